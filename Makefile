@@ -1,0 +1,38 @@
+# The two commands of the quickstart are `make demo` and `make test`; everything else is a step of them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+LOCK := platform/requirements.lock
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test env lock db-start db-stop clean
+
+env: $(STAMP) ## create .venv from the lock (exact versions) and install the platform package
+
+$(STAMP): $(LOCK) platform/pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet -r $(LOCK)
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet --no-deps -e platform
+	@touch $(STAMP)
+
+demo: env ## generate exports and run the full mesh build through Airflow, then print a summary
+	$(BIN)/mesh demo
+
+test: env ## run the test suite (embedded Postgres; also the external one when MESH_DATABASE_URL is set)
+	$(BIN)/python -m pytest
+
+lock: ## recompile the lock from platform/requirements.in
+	$(BIN)/uv pip compile platform/requirements.in --python-version 3.11 --no-header -o $(LOCK)
+
+db-start: env ## start the embedded Postgres (idempotent)
+	$(BIN)/mesh db start
+
+db-stop: env ## stop the embedded Postgres
+	$(BIN)/mesh db stop
+
+clean: ## stop the embedded Postgres and remove all local state (.mesh/)
+	-$(BIN)/mesh db stop
+	rm -rf .mesh domains/*/target domains/*/logs
