@@ -1,0 +1,92 @@
+"""Where things live and which environment variables change that.
+
+Everything is derived from a handful of environment variables so that the CLI, Airflow tasks,
+dbt and docker-compose all agree without a config file:
+
+- ``MESH_DATABASE_URL``: a standard ``postgresql://user:pass@host:port/db`` URL. When set, the
+  platform uses that server and starts nothing. When unset, it runs its own embedded Postgres.
+- ``MESH_HOME``: local state (embedded Postgres data, exports, registry, Airflow home, logs);
+  defaults to ``<project>/.mesh`` and is git-ignored.
+- ``MESH_REGISTRY_DIR``: where published manifests live; defaults to ``$MESH_HOME/registry``.
+- ``MESH_EMBEDDED_PORT``: TCP port of the embedded Postgres (default 55432).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+TELEMETRY_OFF = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+    "SCARF_ANALYTICS": "false",
+}
+
+
+def disable_telemetry() -> None:
+    """Turn off usage pings of every tool, unless the user explicitly set the variable."""
+    for name, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(name, value)
+
+
+def _project_dir() -> Path:
+    if "MESH_PROJECT_DIR" in os.environ:
+        return Path(os.environ["MESH_PROJECT_DIR"]).resolve()
+    # platform/src/meshplatform/config.py -> project root (the package is installed editable)
+    return Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved locations and connection choice of one platform process."""
+
+    project_dir: Path
+    home: Path
+    registry_dir: Path
+    database_url: str | None
+    embedded_port: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        project_dir = _project_dir()
+        home = Path(os.environ.get("MESH_HOME") or project_dir / ".mesh").resolve()
+        registry = Path(os.environ.get("MESH_REGISTRY_DIR") or home / "registry").resolve()
+        return cls(
+            project_dir=project_dir,
+            home=home,
+            registry_dir=registry,
+            database_url=os.environ.get("MESH_DATABASE_URL") or None,
+            embedded_port=int(os.environ.get("MESH_EMBEDDED_PORT", "55432")),
+        )
+
+    @property
+    def domains_dir(self) -> Path:
+        return self.project_dir / "domains"
+
+    @property
+    def contracts_dir(self) -> Path:
+        return self.project_dir / "contracts"
+
+    @property
+    def dags_dir(self) -> Path:
+        return self.project_dir / "dags"
+
+    @property
+    def exports_dir(self) -> Path:
+        return Path(os.environ.get("MESH_EXPORTS_DIR") or self.home / "exports")
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def airflow_home(self) -> Path:
+        return Path(os.environ.get("AIRFLOW_HOME") or self.home / "airflow")
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"

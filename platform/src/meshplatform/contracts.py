@@ -1,0 +1,133 @@
+"""Read the ODCS v3 contracts in ``contracts/`` into the specs the platform works from.
+
+Inbound contracts (tagged ``inbound``) describe an export file and the raw table it lands in:
+the loader, the raw DDL and the Great Expectations suite are all derived from them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meshplatform.errors import MeshError
+
+_NUMERIC = re.compile(r"numeric\((\d+),\s*(\d+)\)")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    physical_type: str
+    required: bool = False
+    primary_key: bool = False
+    allowed_values: tuple[str, ...] | None = None
+    pattern: str | None = None
+    minimum: float | None = None
+    exclusive_minimum: float | None = None
+
+    @property
+    def numeric_scale(self) -> tuple[int, int] | None:
+        """(precision, scale) of a ``numeric(p,s)`` column, else None."""
+        match = _NUMERIC.fullmatch(self.physical_type)
+        return (int(match[1]), int(match[2])) if match else None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One inbound export: its files, its columns and the raw table it is merged into."""
+
+    domain: str
+    name: str
+    contract_path: Path
+    version: str
+    schema: str
+    table: str
+    file_pattern: str
+    columns: tuple[ColumnSpec, ...]
+    trailing_empty_column: bool
+    version_column: str
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.primary_key)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def qualified_table(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    def header(self) -> list[str]:
+        """The header line an export must have, including the empty trailing column."""
+        return self.column_names + ([""] if self.trailing_empty_column else [])
+
+
+def _custom(entries: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return {e["property"]: e.get("value") for e in entries or []}
+
+
+def _column(prop: dict[str, Any]) -> ColumnSpec:
+    options = prop.get("logicalTypeOptions") or {}
+    allowed = None
+    for rule in prop.get("quality") or []:
+        if rule.get("rule") == "validValues":
+            allowed = tuple(str(v) for v in rule["validValues"])
+    return ColumnSpec(
+        name=prop["name"],
+        physical_type=prop["physicalType"],
+        required=bool(prop.get("required", False)),
+        primary_key=bool(prop.get("primaryKey", False)),
+        allowed_values=allowed,
+        pattern=options.get("pattern"),
+        minimum=options.get("minimum"),
+        exclusive_minimum=options.get("exclusiveMinimum"),
+    )
+
+
+def read_contract(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise MeshError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(document, dict) or document.get("kind") != "DataContract":
+        raise MeshError(f"{path}: not an ODCS data contract (kind: DataContract expected)")
+    return document
+
+
+def source_spec(path: Path) -> SourceSpec:
+    """Build the spec of an inbound export from its contract."""
+    document = read_contract(path)
+    try:
+        (obj,) = document["schema"]
+        custom = _custom(obj.get("customProperties"))
+        schema, table = obj["physicalName"].split(".", 1)
+        return SourceSpec(
+            domain=document["domain"],
+            name=obj["name"],
+            contract_path=path,
+            version=str(document["version"]),
+            schema=schema,
+            table=table,
+            file_pattern=custom["filePattern"],
+            columns=tuple(_column(p) for p in obj["properties"]),
+            trailing_empty_column=bool(custom.get("trailingEmptyColumn", False)),
+            version_column=custom["versionColumn"],
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise MeshError(f"{path}: inbound contract is incomplete ({exc!r})") from exc
+
+
+def inbound_sources(contracts_dir: Path, domain: str | None = None) -> list[SourceSpec]:
+    """All inbound exports, optionally of one domain, in a stable order."""
+    specs = []
+    for path in sorted(contracts_dir.glob("*/*.odcs.yaml")):
+        document = read_contract(path)
+        if "inbound" in (document.get("tags") or []) and (domain is None or document.get("domain") == domain):
+            specs.append(source_spec(path))
+    return specs

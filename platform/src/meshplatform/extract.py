@@ -1,0 +1,228 @@
+"""Extract: read an export file in chunks with pandas and split it into loadable and quarantined rows.
+
+Every data record of a file ends up in exactly one of the two: ``rows read = rows loaded + rows
+quarantined``. A file that is unusable as a whole (empty, wrong header, not UTF-8) raises
+:class:`ExportRejected` naming the file, the line and what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from meshplatform.contracts import ColumnSpec, SourceSpec
+from meshplatform.errors import ExportRejected
+
+TRAILING = "__trailing"
+DEFAULT_CHUNK_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    line_number: int
+    raw_line: str
+    reason: str
+
+
+@dataclass
+class Chunk:
+    """Rows of one slice of a file: ``rows`` hold the contract's columns plus ``_source_line``."""
+
+    rows: pd.DataFrame
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.rows) + len(self.quarantined)
+
+
+def _records(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (first line number, record text) pairs; a quoted field may span lines."""
+    line_number = 0
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            pending: list[str] = []
+            start = 0
+            for line in handle:
+                line_number += 1
+                if not pending:
+                    start = line_number
+                pending.append(line)
+                if sum(part.count('"') for part in pending) % 2 == 0:
+                    yield start, "".join(pending).rstrip("\r\n")
+                    pending = []
+            if pending:
+                yield start, "".join(pending).rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise ExportRejected(
+            f"{path}: line {line_number + 1} is not valid UTF-8 ({exc.reason} at byte {exc.start} of that line's read)",
+            hint="re-export the file as UTF-8; nothing of it was loaded",
+        ) from exc
+
+
+def _check_header(path: Path, spec: SourceSpec, header_line: str) -> None:
+    found = next(csv.reader([header_line.lstrip("\ufeff")]))
+    expected = spec.header()
+    if found == expected:
+        return
+    missing = [c for c in spec.column_names if c not in found]
+    unexpected = [c for c in found if c and c not in spec.column_names]
+    details = []
+    if missing:
+        details.append(f"missing column(s) {missing}")
+    if unexpected:
+        details.append(f"unexpected column(s) {unexpected}")
+    if not details:
+        details.append("columns are out of order or the empty trailing column is missing")
+    raise ExportRejected(
+        f"{path}: line 1: header does not match the {spec.name} export contract: {'; '.join(details)}",
+        hint=f"expected exactly: {','.join(expected)} (see {spec.contract_path.name}); nothing of the file was loaded",
+    )
+
+
+def read_export(path: Path, spec: SourceSpec, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Chunk]:
+    """Check the header, then yield the file's records in validated chunks."""
+    records = _records(path)
+    first = next(records, None)
+    if first is None or not first[1].strip():
+        raise ExportRejected(
+            f"{path}: the file is empty (no header line)",
+            hint="an export always has a header line; ask for a re-delivery; nothing was loaded",
+        )
+    _check_header(path, spec, first[1])
+    batch: list[tuple[int, str]] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= chunk_rows:
+            yield _validate(batch, spec)
+            batch = []
+    if batch:
+        yield _validate(batch, spec)
+
+
+def _field_count(text: str) -> int:
+    return len(next(csv.reader([text]))) if '"' in text else text.count(",") + 1
+
+
+def _validate(batch: list[tuple[int, str]], spec: SourceSpec) -> Chunk:
+    quarantined: list[Quarantined] = []
+    names = spec.column_names + ([TRAILING] if spec.trailing_empty_column else [])
+    parseable = []
+    for line_number, text in batch:
+        fields = _field_count(text)
+        if not text.strip():
+            quarantined.append(Quarantined(line_number, text, "blank line"))
+        elif fields != len(names):
+            problem = "too many" if fields > len(names) else "too few"
+            reason = f"{problem} fields: expected {len(names)}, found {fields}"
+            quarantined.append(Quarantined(line_number, text, reason))
+        else:
+            parseable.append((line_number, text))
+    if parseable:
+        frame = pd.read_csv(
+            io.StringIO("\n".join(text for _, text in parseable)),
+            header=None,
+            names=names,
+            dtype=str,
+            keep_default_na=False,
+            engine="c",
+        )
+        if len(frame) != len(parseable):  # pragma: no cover - guards the record splitting above
+            raise RuntimeError(f"parsed {len(frame)} rows from {len(parseable)} records")
+        frame["_source_line"] = [line for line, _ in parseable]
+        reasons = _reasons(frame, spec)
+        bad = (reasons != "").to_numpy()
+        for (line_number, text), reason in zip(
+            (p for p, b in zip(parseable, bad) if b), reasons[bad], strict=True
+        ):
+            quarantined.append(Quarantined(line_number, text, reason))
+        good = frame.loc[~bad, [*spec.column_names, "_source_line"]].reset_index(drop=True)
+    else:
+        good = pd.DataFrame(columns=[*spec.column_names, "_source_line"])
+    return Chunk(good, sorted(quarantined, key=lambda q: q.line_number))
+
+
+def _reasons(frame: pd.DataFrame, spec: SourceSpec) -> pd.Series:
+    """One message per row, empty when the row is loadable; several problems are joined by '; '."""
+    reasons = pd.Series("", index=frame.index, dtype=object)
+    checks = [_problems(frame[column.name], column) for column in spec.columns]
+    if spec.trailing_empty_column:
+        trailing = frame[TRAILING]
+        checks.append(
+            ("the last column carries no information and must be empty, found '" + trailing + "'").where(
+                trailing != "", ""
+            )
+        )
+    for problems in checks:
+        found = problems != ""
+        current = reasons[found]
+        reasons[found] = current.where(current == "", current + "; ") + problems[found]
+    return reasons
+
+
+def _problems(values: pd.Series, column: ColumnSpec) -> pd.Series:
+    """The first problem of each value of one column ('' when fine)."""
+    values = values.fillna("")
+    empty = values == ""
+    problems = pd.Series("", index=values.index, dtype=object)
+    quoted = column.name + ": '" + values + "' "
+    if column.required:
+        label = "missing key " if column.primary_key else "missing value for "
+        problems[empty] = label + column.name
+    check = ~empty
+    ok = _type_ok(values, column)
+    problems[check & ~ok] = quoted + _type_expectation(column)
+    check &= ok
+    if column.allowed_values is not None:
+        bad = check & ~values.isin(column.allowed_values)
+        problems[bad] = quoted + "is not one of " + ", ".join(column.allowed_values)
+        check &= ~bad
+    if column.pattern is not None:
+        bad = check & ~values.str.fullmatch(column.pattern).fillna(False)
+        problems[bad] = quoted + f"does not match {column.pattern}"
+        check &= ~bad
+    if column.minimum is not None or column.exclusive_minimum is not None:
+        numbers = pd.to_numeric(values.where(check), errors="coerce")
+        if column.exclusive_minimum is not None:
+            bad = check & (numbers <= column.exclusive_minimum)
+            problems[bad] = quoted + f"must be greater than {column.exclusive_minimum}"
+        if column.minimum is not None:
+            bad = check & (numbers < column.minimum)
+            problems[bad] = quoted + f"must be at least {column.minimum}"
+    return problems
+
+
+_INTEGER = re.compile(r"-?\d{1,18}")
+
+
+def _type_ok(values: pd.Series, column: ColumnSpec) -> pd.Series:
+    kind = column.physical_type
+    if kind in ("bigint", "integer"):
+        return values.str.fullmatch(_INTEGER.pattern)
+    if numeric := column.numeric_scale:
+        precision, scale = numeric
+        return values.str.fullmatch(rf"-?\d{{1,{precision - scale}}}(\.\d{{1,{scale}}})?")
+    if kind == "date":
+        return pd.to_datetime(values, format="%Y-%m-%d", errors="coerce").notna()
+    if kind == "timestamptz":
+        return pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce").notna()
+    return pd.Series(True, index=values.index)
+
+
+def _type_expectation(column: ColumnSpec) -> str:
+    kind = column.physical_type
+    if kind in ("bigint", "integer"):
+        return "is not an integer"
+    if numeric := column.numeric_scale:
+        return f"is not a number with at most {numeric[1]} decimals"
+    if kind == "date":
+        return "is not a date (YYYY-MM-DD)"
+    if kind == "timestamptz":
+        return "is not an ISO-8601 timestamp"
+    return "has the wrong type"
