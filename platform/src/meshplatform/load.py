@@ -16,39 +16,11 @@ import psycopg
 from psycopg import sql
 
 from meshplatform.contracts import SourceSpec
+from meshplatform.meta import SCHEMA as META_SCHEMA
+from meshplatform.meta import ensure_meta
 from meshplatform.extract import DEFAULT_CHUNK_ROWS, Quarantined, read_export
 
-META_SCHEMA = "mesh_meta"
-Progress = Callable[[str, int, int], None]  # (file name, rows read so far, percent of bytes)
-
-_META_DDL = f"""
-create schema if not exists {META_SCHEMA};
-create table if not exists {META_SCHEMA}.load_ledger (
-    file_sha256 text primary key,
-    domain text not null,
-    source text not null,
-    file_name text not null,
-    rows_read integer not null,
-    rows_loaded integer not null,
-    rows_quarantined integer not null,
-    rows_inserted integer not null,
-    rows_updated integer not null,
-    loaded_at timestamptz not null default now(),
-    check (rows_read = rows_loaded + rows_quarantined)
-);
-create table if not exists {META_SCHEMA}.quarantine (
-    id bigserial primary key,
-    domain text not null,
-    source text not null,
-    file_name text not null,
-    file_sha256 text not null,
-    line_number integer not null,
-    raw_line text not null,
-    reason text not null,
-    quarantined_at timestamptz not null default now(),
-    unique (file_sha256, line_number)
-);
-"""
+Progress = Callable[[str, int, int], None]  # (file name, rows read so far, percent of the file)
 
 
 @dataclass(frozen=True)
@@ -96,10 +68,9 @@ def raw_table_ddl(spec: SourceSpec) -> sql.Composed:
 
 def ensure_tables(conn: psycopg.Connection, spec: SourceSpec) -> None:
     """Create the platform's bookkeeping tables and the source's raw table if missing."""
+    ensure_meta(conn)
     with conn.transaction():
-        # Parallel loads of several domains would otherwise race on `create ... if not exists`.
         conn.execute("select pg_advisory_xact_lock(hashtext('mesh_meta_ddl'))")
-        conn.execute(_META_DDL)
         conn.execute(raw_table_ddl(spec))
 
 

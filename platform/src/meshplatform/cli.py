@@ -1,0 +1,181 @@
+"""`mesh`: the command line of the platform. Thin: every command calls one function of the package."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Callable
+
+from meshplatform import domains, pipeline
+from meshplatform.config import Settings, disable_telemetry
+from meshplatform.errors import MeshError
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def cmd_db(args: argparse.Namespace) -> None:
+    settings = _settings()
+    if settings.database_url:
+        raise MeshError("MESH_DATABASE_URL is set: the platform uses that server and runs no embedded one")
+    server = pipeline.embedded_server(settings)
+    if args.action == "start":
+        info = pipeline.warehouse(settings, start=True)
+        print(f"embedded Postgres running: {info.display} (data in {settings.pgdata_dir})")
+    elif args.action == "stop":
+        print("stopped" if server.stop() else "not running")
+    else:
+        print("running" if server.is_running() else "not running", f"({settings.pgdata_dir}, port {settings.embedded_port})")
+
+
+def cmd_env(args: argparse.Namespace) -> None:
+    from meshplatform.registry import runtime_env
+
+    settings = _settings()
+    for key, value in runtime_env(settings, pipeline.warehouse(settings)).items():
+        print(f"export {key}={shlex.quote(value)}")
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from meshplatform.generator import generate
+
+    out = _settings().exports_dir
+    truth = generate(out, size=args.size, days=args.days, seed=args.seed)
+    print(f"wrote {sum(len(f) for f in truth.files.values())} export files to {out}: "
+          f"{truth.unique_withdrawals:,} unique withdrawals, {truth.users:,} users (ground truth: {out / 'ground_truth.json'})")
+
+
+def _each_domain(names: list[str], action: Callable[[str], object]) -> None:
+    settings = _settings()
+    selected = names or [d.name for d in domains.discover(settings.domains_dir)]
+    for name in selected:
+        action(name)
+
+
+def cmd_load(args: argparse.Namespace) -> None:
+    pipeline.warehouse(_settings(), start=True)
+    _each_domain(args.domains, pipeline.load_domain)
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    pipeline.warehouse(_settings(), start=True)
+    _each_domain(args.domains, pipeline.validate_domain)
+
+
+def cmd_publish(args: argparse.Namespace) -> None:
+    _each_domain(args.domains, pipeline.publish_domain)
+
+
+def cmd_domains(args: argparse.Namespace) -> None:
+    for domain in domains.discover(_settings().domains_dir):
+        upstream = ", ".join(domain.upstream) or "-"
+        print(f"{domain.name:15} {domain.path}  (reads: {upstream})")
+
+
+def cmd_airflow(args: argparse.Namespace) -> None:
+    from meshplatform.orchestration import init_airflow
+
+    init_airflow(_settings())
+    print("Airflow metadata DB is migrated")
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    from meshplatform.orchestration import init_airflow, run_mesh_build
+
+    settings = _settings()
+    pipeline.warehouse(settings, start=True)
+    init_airflow(settings)
+    _each_domain([], pipeline.publish_domain)
+    outcome = run_mesh_build(settings)
+    print(f"mesh_build run {outcome.run_id}: {outcome.state}")
+    if outcome.failed_tasks:
+        raise MeshError(
+            f"mesh_build failed; failed or skipped tasks: {', '.join(outcome.failed_tasks)}",
+            hint=f"task logs: {settings.logs_dir / 'airflow'}",
+        )
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    from meshplatform.summary import build_summary
+
+    settings = _settings()
+    print(build_summary(settings, pipeline.warehouse(settings, start=True)))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from meshplatform.generator import GroundTruth
+
+    settings = _settings()
+    info = pipeline.warehouse(settings, start=True)
+    print(f"warehouse: {info.display}")
+    truth_file = settings.exports_dir / "ground_truth.json"
+    current = json.loads(truth_file.read_text()) if truth_file.exists() else {}
+    if (current.get("size"), current.get("days"), current.get("seed")) != (args.size, args.days, args.seed):
+        cmd_generate(args)
+    else:
+        print(f"exports already generated in {settings.exports_dir} (size {args.size:,}, seed {args.seed})")
+    cmd_build(args)
+    print()
+    cmd_summary(args)
+    truth = GroundTruth.load(truth_file)
+    print(f"\nGround truth of the exports: {truth.unique_withdrawals:,} unique withdrawals, {truth.users:,} users.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mesh", description="The withdrawals data mesh platform.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="start, stop or inspect the embedded Postgres")
+    db.add_argument("action", choices=["start", "stop", "status"])
+    db.set_defaults(func=cmd_db)
+
+    sub.add_parser("env", help="print shell exports for running dbt by hand").set_defaults(func=cmd_env)
+
+    def sizing(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--size", type=int, default=20_000, help="unique withdrawals (default 20000)")
+        p.add_argument("--days", type=int, default=5, help="daily export files per domain (default 5)")
+        p.add_argument("--seed", type=int, default=42)
+
+    generate = sub.add_parser("generate", help="write deterministic sample exports to $MESH_HOME/exports")
+    sizing(generate)
+    generate.set_defaults(func=cmd_generate)
+
+    for name, func, text in [
+        ("load", cmd_load, "load the domains' export files into their raw schemas"),
+        ("validate", cmd_validate, "validate the raw tables with Great Expectations"),
+        ("publish", cmd_publish, "parse the domains and publish their manifests to the registry"),
+    ]:
+        p = sub.add_parser(name, help=text)
+        p.add_argument("domains", nargs="*", help="domain names (default: all, upstream first)")
+        p.set_defaults(func=func)
+
+    sub.add_parser("domains", help="list the domains and what they read").set_defaults(func=cmd_domains)
+    airflow = sub.add_parser("airflow", help="Airflow helpers")
+    airflow.add_argument("action", choices=["init"])
+    airflow.set_defaults(func=cmd_airflow)
+    sub.add_parser("build", help="run the mesh_build DAG once (dag.test)").set_defaults(func=cmd_build)
+    sub.add_parser("summary", help="what has been loaded, quarantined, built and tested").set_defaults(func=cmd_summary)
+    demo = sub.add_parser("demo", help="generate exports, build the whole mesh through Airflow, summarise")
+    sizing(demo)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    disable_telemetry()
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except MeshError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The steps of a domain's build, shared by the CLI and the Airflow tasks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from meshplatform import domains, embedded, quality, registry
+from meshplatform.config import Settings, disable_telemetry
+from meshplatform.contracts import inbound_sources
+from meshplatform.load import FileResult, Progress, export_files, load_source
+from meshplatform.warehouse import ConnectionInfo, connect, connection_info, ensure_database
+
+
+def embedded_server(settings: Settings) -> embedded.EmbeddedPostgres:
+    return embedded.EmbeddedPostgres(settings.pgdata_dir, settings.embedded_port)
+
+
+def warehouse(settings: Settings, *, start: bool = False) -> ConnectionInfo:
+    """The warehouse connection; with ``start``, start the embedded server when it is the target."""
+    disable_telemetry()
+    info = connection_info(settings)
+    if info.embedded and start:
+        embedded_server(settings).start()
+        ensure_database(info)
+    return info
+
+
+def print_progress(file_name: str, rows: int, percent: int) -> None:
+    print(f"  {file_name}: {rows:,} rows read (~{percent}%)", file=sys.stderr, flush=True)
+
+
+def load_domain(
+    name: str, settings: Settings | None = None, *, progress: Progress | None = print_progress
+) -> list[FileResult]:
+    """Load every export of the domain's inbound sources, oldest file first."""
+    settings = settings or Settings.from_env()
+    info = warehouse(settings)
+    results: list[FileResult] = []
+    with connect(info) as conn:
+        for spec in inbound_sources(settings.contracts_dir, name):
+            files = export_files(settings.exports_dir, spec)
+            for result in load_source(conn, spec, files, progress=progress):
+                state = "skipped (already loaded)" if result.skipped else "loaded"
+                print(
+                    f"{spec.domain}/{result.file_name}: {state}: {result.rows_read:,} read, "
+                    f"{result.rows_loaded:,} loaded, {result.rows_quarantined:,} quarantined",
+                    flush=True,
+                )
+                results.append(result)
+    return results
+
+
+def validate_domain(name: str, settings: Settings | None = None) -> list[quality.ValidationReport]:
+    """Validate the domain's raw tables with Great Expectations; raise on any failed expectation."""
+    settings = settings or Settings.from_env()
+    info = warehouse(settings)
+    reports = []
+    for spec in inbound_sources(settings.contracts_dir, name):
+        report = quality.validate_source(info, spec)
+        print(f"{report.target}: {len(report.outcomes) - len(report.failed)}/{len(report.outcomes)} expectations met")
+        quality.raise_on_failure(report)
+        reports.append(report)
+    return reports
+
+
+def publish_domain(name: str, settings: Settings | None = None) -> Path:
+    """Publish the domain's manifest to the registry (downstream domains ref it through dbt-loom)."""
+    settings = settings or Settings.from_env()
+    domain = domains.get(settings.domains_dir, name)
+    path = registry.publish(domain, settings, warehouse(settings))
+    print(f"published {domain.name} manifest to {path}")
+    return path

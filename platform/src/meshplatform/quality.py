@@ -1,0 +1,135 @@
+"""Great Expectations validation of raw tables, with suites derived from the inbound contracts.
+
+GX runs in an ephemeral context (nothing to keep in sync on disk); each run's outcome is
+stored in ``mesh_meta.quality_results`` so that the summary and reports can show it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from meshplatform.contracts import SourceSpec
+from meshplatform.errors import MeshError
+from meshplatform.meta import SCHEMA as META_SCHEMA
+from meshplatform.meta import ensure_meta
+from meshplatform.warehouse import ConnectionInfo, connect
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    success: bool
+    unexpected_count: int | None
+    element_count: int | None
+    examples: tuple[Any, ...]
+
+    def describe(self) -> str:
+        where = f" on column {self.column}" if self.column else ""
+        count = f": {self.unexpected_count} of {self.element_count} rows unexpected" if self.unexpected_count else ""
+        sample = f" (e.g. {', '.join(map(repr, self.examples[:3]))})" if self.examples else ""
+        return f"{self.expectation}{where}{count}{sample}"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    domain: str
+    target: str
+    outcomes: tuple[ExpectationOutcome, ...]
+
+    @property
+    def success(self) -> bool:
+        return all(o.success for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+
+def expectations_for(spec: SourceSpec) -> list[Any]:
+    """The expectation suite of a raw table, derived from its inbound contract."""
+    import great_expectations.expectations as gxe
+
+    suite: list[Any] = [gxe.ExpectTableColumnsToMatchSet(column_set=spec.column_names, exact_match=False)]
+    for column in spec.columns:
+        name = column.name
+        if column.required:
+            suite.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
+        if column.primary_key:
+            suite.append(gxe.ExpectColumnValuesToBeUnique(column=name))
+        if column.allowed_values is not None:
+            suite.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=list(column.allowed_values)))
+        if column.pattern is not None:
+            suite.append(gxe.ExpectColumnValuesToMatchRegex(column=name, regex=column.pattern))
+        if column.exclusive_minimum is not None:
+            suite.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=column.exclusive_minimum, strict_min=True))
+        if column.minimum is not None:
+            suite.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=column.minimum))
+    return suite
+
+
+def validate_source(info: ConnectionInfo, spec: SourceSpec) -> ValidationReport:
+    """Run the contract's suite against the raw table and record the outcome."""
+    import great_expectations as gx
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_or_update_postgres(
+        name="warehouse", connection_string=info.url.replace("+psycopg://", "+psycopg2://", 1)
+    )
+    asset = source.add_table_asset(name=spec.qualified_table, table_name=spec.table, schema_name=spec.schema)
+    batch = asset.add_batch_definition_whole_table("whole_table")
+    suite = context.suites.add(gx.ExpectationSuite(name=f"{spec.domain}.{spec.name}.raw"))
+    for expectation in expectations_for(spec):
+        suite.add_expectation(expectation)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{spec.domain}.{spec.name}.raw", data=batch, suite=suite)
+    )
+    result = definition.run(result_format="SUMMARY")
+    report = ValidationReport(spec.domain, spec.qualified_table, tuple(_outcome(r) for r in result.results))
+    _record(info, report)
+    return report
+
+
+def _outcome(result: Any) -> ExpectationOutcome:
+    config = result.expectation_config
+    details = result.result or {}
+    return ExpectationOutcome(
+        expectation=config.type,
+        column=config.kwargs.get("column"),
+        success=bool(result.success),
+        unexpected_count=details.get("unexpected_count"),
+        element_count=details.get("element_count"),
+        examples=tuple(details.get("partial_unexpected_list") or ()),
+    )
+
+
+def _record(info: ConnectionInfo, report: ValidationReport) -> None:
+    with connect(info) as conn:
+        ensure_meta(conn)
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                f"""insert into {META_SCHEMA}.quality_results
+                    (domain, target, expectation, column_name, success, unexpected_count, element_count)
+                    values (%s, %s, %s, %s, %s, %s, %s)""",
+                [
+                    (report.domain, report.target, o.expectation, o.column, o.success, o.unexpected_count, o.element_count)
+                    for o in report.outcomes
+                ],
+            )
+
+
+def raise_on_failure(report: ValidationReport) -> None:
+    """Stop the pipeline with a message naming each failed expectation, column and row count."""
+    if report.success:
+        return
+    lines = "\n".join(f"  - {o.describe()}" for o in report.failed)
+    raise MeshError(
+        f"Great Expectations: {len(report.failed)} of {len(report.outcomes)} expectations failed "
+        f"on {report.target}:\n{lines}",
+        hint="fix the export or the loader; downstream domains were not built",
+    )
