@@ -44,26 +44,25 @@ class Chunk:
 
 def _records(path: Path) -> Iterator[tuple[int, str]]:
     """Yield (first line number, record text) pairs; a quoted field may span lines."""
-    line_number = 0
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            pending: list[str] = []
-            start = 0
-            for line in handle:
-                line_number += 1
-                if not pending:
-                    start = line_number
-                pending.append(line)
-                if sum(part.count('"') for part in pending) % 2 == 0:
-                    yield start, "".join(pending).rstrip("\r\n")
-                    pending = []
-            if pending:
+    pending: list[str] = []
+    start = 0
+    with path.open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ExportRejected(
+                    f"{path}: line {line_number}, byte {exc.start + 1}: not valid UTF-8 ({exc.reason})",
+                    hint="re-export the file as UTF-8; nothing of it was loaded",
+                ) from exc
+            if not pending:
+                start = line_number
+            pending.append(line)
+            if sum(part.count('"') for part in pending) % 2 == 0:
                 yield start, "".join(pending).rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise ExportRejected(
-            f"{path}: line {line_number + 1} is not valid UTF-8 ({exc.reason} at byte {exc.start} of that line's read)",
-            hint="re-export the file as UTF-8; nothing of it was loaded",
-        ) from exc
+                pending = []
+    if pending:
+        yield start, "".join(pending).rstrip("\r\n")
 
 
 def _check_header(path: Path, spec: SourceSpec, header_line: str) -> None:

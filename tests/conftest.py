@@ -1,0 +1,72 @@
+"""Shared fixtures: a fresh warehouse database per test module, on the embedded server and, when
+``MESH_DATABASE_URL`` is set for the test run, also on that external server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from meshplatform.config import TELEMETRY_OFF, Settings
+from meshplatform.embedded import EmbeddedPostgres
+from meshplatform.warehouse import ConnectionInfo
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+# The URL given to the test run names the external server to test against; each test module
+# gets its own database on it. The platform under test only sees the per-module URL.
+EXTERNAL_ADMIN_URL = os.environ.pop("MESH_DATABASE_URL", None)
+os.environ.update(TELEMETRY_OFF)
+SERVERS = ["embedded", "external"] if EXTERNAL_ADMIN_URL else ["embedded"]
+
+
+@pytest.fixture(scope="session")
+def embedded_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = int(os.environ.get("MESH_TEST_EMBEDDED_PORT", "55433"))
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded") / "pgdata", port)
+    server.start()
+    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    server.stop()
+
+
+def _admin(url: str) -> psycopg.Connection:
+    info = ConnectionInfo.from_url(url)
+    admin = ConnectionInfo(info.host, info.port, info.user, info.password, "postgres")
+    return psycopg.connect(admin.libpq_url, autocommit=True)
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """URL of a fresh, empty database on one of the servers under test."""
+    admin_url = request.getfixturevalue("embedded_admin_url") if request.param == "embedded" else EXTERNAL_ADMIN_URL
+    name = f"mesh_test_{uuid.uuid4().hex[:10]}"
+    with _admin(admin_url) as conn:
+        conn.execute(f'create database "{name}"')
+    info = ConnectionInfo.from_url(admin_url)
+    yield ConnectionInfo(info.host, info.port, info.user, info.password, name).libpq_url
+    with _admin(admin_url) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="module")
+def mesh_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Point the platform at the module's database and a private MESH_HOME; yield its settings."""
+    home = tmp_path_factory.mktemp("mesh_home")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MESH_DATABASE_URL", database_url)
+    patch.setenv("MESH_HOME", str(home))
+    patch.delenv("MESH_REGISTRY_DIR", raising=False)
+    patch.delenv("MESH_EXPORTS_DIR", raising=False)
+    yield Settings.from_env()
+    patch.undo()
+
+
+@pytest.fixture
+def conn(mesh_env: Settings) -> Iterator[psycopg.Connection]:
+    from meshplatform.warehouse import connect, connection_info
+
+    with connect(connection_info(mesh_env)) as connection:
+        yield connection
