@@ -68,5 +68,5 @@ def mesh_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def conn(mesh_env: Settings) -> Iterator[psycopg.Connection]:
     from meshplatform.warehouse import connect, connection_info
 
-    with connect(connection_info(mesh_env)) as connection:
+    with connect(connection_info(mesh_env), autocommit=True) as connection:
         yield connection

@@ -42,15 +42,17 @@ class EmbeddedPostgres:
     def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a Postgres binary; as root, run it as the unprivileged ``pgserver`` user."""
         user = _server_user()
-        return subprocess.run(
-            [str(self._bin / tool), *args],
-            check=check,
-            capture_output=True,
-            text=True,
-            user=user,
-            cwd="/",
-            timeout=120,
+        # Drop root's group too: a root-group process would be refused by group bits like 0700.
+        identity = {"user": user, "group": user, "extra_groups": []} if user else {}
+        result = subprocess.run(
+            [str(self._bin / tool), *args], check=False, capture_output=True, text=True, cwd="/", timeout=120, **identity
         )
+        if check and result.returncode != 0:
+            raise MeshError(
+                f"embedded Postgres: `{tool}` failed: {(result.stderr or result.stdout).strip()}",
+                hint=f"data folder: {self.pgdata}; log: {self.log_file}",
+            )
+        return result
 
     def is_running(self) -> bool:
         if not (self.pgdata / "PG_VERSION").exists():
@@ -68,14 +70,7 @@ class EmbeddedPostgres:
                 hint="set MESH_EMBEDDED_PORT to a free port, or point MESH_DATABASE_URL at your own Postgres",
             )
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories=''"
-        result = self._run(
-            "pg_ctl", "start", "-w", "-D", str(self.pgdata), "-l", str(self.log_file), "-o", options, check=False
-        )
-        if result.returncode != 0:
-            raise MeshError(
-                f"the embedded Postgres did not start: {result.stderr.strip() or result.stdout.strip()}",
-                hint=f"see its log: {self.log_file}",
-            )
+        self._run("pg_ctl", "start", "-w", "-D", str(self.pgdata), "-l", str(self.log_file), "-o", options)
         return True
 
     def stop(self) -> bool:

@@ -122,6 +122,8 @@ def load_file(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> FileResult:
     """Load one export file in a single transaction; a re-delivered file is skipped."""
+    if not conn.autocommit:
+        raise ValueError("load_file needs an autocommit connection: it opens one transaction per file itself")
     sha256 = file_sha256(path)
     if (done := _ledger_entry(conn, sha256)) is not None:
         return done

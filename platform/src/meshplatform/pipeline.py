@@ -37,7 +37,7 @@ def load_domain(
     settings = settings or Settings.from_env()
     info = warehouse(settings)
     results: list[FileResult] = []
-    with connect(info) as conn:
+    with connect(info, autocommit=True) as conn:
         for spec in inbound_sources(settings.contracts_dir, name):
             files = export_files(settings.exports_dir, spec)
             for result in load_source(conn, spec, files, progress=progress):
