@@ -34,7 +34,7 @@ SETTINGS = Settings.from_env()
 os.environ.update(runtime_env(SETTINGS, connection_info(SETTINGS)))
 
 EXECUTION = ExecutionConfig(dbt_executable_path=str(Path(sys.executable).parent / "dbt"))
-RENDER = RenderConfig(load_method=LoadMode.DBT_MANIFEST)
+RENDER = RenderConfig(load_method=LoadMode.DBT_MANIFEST, should_detach_multiple_parents_tests=True)
 OPERATOR_ARGS = {"install_deps": False, "callback": "meshplatform.results.record_dbt_results"}
 
 

@@ -60,7 +60,7 @@ def run_mesh_build(settings: Settings) -> RunOutcome:
     _apply_env(settings)
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(settings.dags_dir), include_examples=False)
+    bag = DagBag(dag_folder=str(settings.dags_dir))
     if bag.import_errors:
         errors = "\n".join(f"{path}:\n{error}" for path, error in bag.import_errors.items())
         raise MeshError(f"the DAG folder has import errors:\n{errors}")
