@@ -4,7 +4,7 @@ Every random value is a pure function of (seed, stream, key): a splitmix64 hash 
 numpy arrays. Nothing about earlier rows is remembered, so memory stays flat whatever the size;
 the same seed, size and days give byte-identical files, whatever the chunk size.
 
-Export layout and format: see /work/spec/SPEC.md, "Export files". Summary of the data model:
+Layout and format: the interface spec (SPEC.md, "Export files"). The data model in short:
 
 - users 1..n_users (n_users = max(50, size // 8)); 80% delivered on day 1, the rest spread over
   the later days (a user's withdrawals start on the day the user is delivered). Some pending or
@@ -272,7 +272,8 @@ class _Clock:
 
     def dates(self, days: Ints) -> list[str]:
         """'2026-11-01' per day offset."""
-        return self._dates[days - self._first_day].tolist()
+        names: list[str] = self._dates[days - self._first_day].tolist()
+        return names
 
     def timestamps(self, seconds: Ints) -> list[str]:
         """'2026-11-01T13:45:12Z' per second offset; NULL gives ''."""
@@ -280,18 +281,20 @@ class _Clock:
         days, times = np.divmod(np.where(null, 0, seconds), DAY)
         day_index = np.where(null, len(self._stamp_dates) - 1, days - self._first_day)
         time_index = np.where(null, len(self._times) - 1, times)
-        stamp_dates = self._stamp_dates[day_index].tolist()
-        return [d + t for d, t in zip(stamp_dates, self._times[time_index].tolist())]
+        stamp_dates: list[str] = self._stamp_dates[day_index].tolist()
+        times_of_day: list[str] = self._times[time_index].tolist()
+        return [d + t for d, t in zip(stamp_dates, times_of_day, strict=True)]
 
 
 def _labels(names: tuple[str, ...], index: Ints) -> list[str]:
-    return np.array(names, dtype=object)[index].tolist()
+    labels: list[str] = np.array(names, dtype=object)[index].tolist()
+    return labels
 
 
 def _fixed_point(values: Ints, places: int) -> list[str]:
     """Non-negative integers scaled by 10**places as decimal text: 12345, 2 -> '123.45'."""
     whole, fraction = np.divmod(values, 10**places)
-    return [f"{w}.{f:0{places}d}" for w, f in zip(whole.tolist(), fraction.tolist())]
+    return [f"{w}.{f:0{places}d}" for w, f in zip(whole.tolist(), fraction.tolist(), strict=True)]
 
 
 def _version(base: Rows, mask: npt.NDArray[np.bool_], **changes: Ints | int) -> Rows:
@@ -364,6 +367,7 @@ def _user_lines(rows: Rows, clock: _Clock) -> list[str]:
         _labels(KYC_STATUSES, rows["kyc"]),
         _labels(ACCOUNT_TYPES, rows["account"]),
         clock.timestamps(rows["updated"]),
+        strict=True,
     )
     return [f"{u},{s},{c},{k},{a},{t},\n" for u, s, c, k, a, t in fields]
 
@@ -389,7 +393,8 @@ def _currencies(rnd: _Random, ids: Ints, users: Ints) -> Ints:
     """The currency of the user's country, sometimes another one."""
     home = np.asarray(COUNTRY_CURRENCY, dtype=np.int64)[_countries(rnd, users)]
     foreign = rnd.pick(_Stream.CURRENCY_PICK, ids, CURRENCY_WEIGHTS)
-    return np.where(rnd.chance(_Stream.FOREIGN_CURRENCY, ids, FOREIGN_CURRENCY_SHARE), foreign, home)
+    abroad = rnd.chance(_Stream.FOREIGN_CURRENCY, ids, FOREIGN_CURRENCY_SHARE)
+    return np.where(abroad, foreign, home)
 
 
 def _toco_cents(plan: _Plan, rnd: _Random, ids: Ints) -> Ints:
@@ -400,7 +405,7 @@ def _toco_cents(plan: _Plan, rnd: _Random, ids: Ints) -> Ints:
     large = LARGE_MIN * LARGE_SPREAD**a
     amount = np.where(rnd.chance(_Stream.LARGE_AMOUNT, ids, LARGE_SHARE), large, body)
     window = plan.id_window
-    cents = np.maximum(np.rint(amount * 100).astype(np.int64), max(100, window))
+    cents: Ints = np.maximum(np.rint(amount * 100).astype(np.int64), max(100, window))
     return cents // window * window + ids % window
 
 
@@ -455,7 +460,9 @@ class _WithdrawalBatch:
     duplicates: int
 
 
-def _withdrawal_batch(plan: _Plan, rnd: _Random, ids: Ints, first_duplicate: int) -> _WithdrawalBatch:
+def _withdrawal_batch(
+    plan: _Plan, rnd: _Random, ids: Ints, first_duplicate: int
+) -> _WithdrawalBatch:
     """Versions, latest status and content duplicates of the original withdrawals `ids`."""
     first = _first_versions(plan, rnd, ids)
     day, status = first["day"], first["status"]
@@ -515,6 +522,7 @@ def _withdrawal_lines(rows: Rows, clock: _Clock) -> list[str]:
         _fixed_point(rows["fiat"], 2),
         _fixed_point(rows["rate"], 6),
         clock.timestamps(rows["updated"]),
+        strict=True,
     )
     return [
         f"wd_{i:010d},{u},{r},{c},{s},{t},{cur},{f},{x},{up},\n"
@@ -550,10 +558,10 @@ class _Tally:
 
     def status_counts(self) -> dict[str, int]:
         per_status = self.count.reshape(-1, len(STATUSES)).sum(axis=0)
-        return dict(zip(STATUSES, per_status.tolist()))
+        return dict(zip(STATUSES, per_status.tolist(), strict=True))
 
     def daily(self) -> list[DailyVolume]:
-        """Non-empty cells, ordered by date, currency (CURRENCIES order), status (STATUSES order)."""
+        """Non-empty cells, by date, then currency and status in CURRENCIES/STATUSES order."""
         cells = np.flatnonzero(self.count)
         toco, fiat = _fixed_point(self.toco[cells], 2), _fixed_point(self.fiat[cells], 2)
         out: list[DailyVolume] = []
@@ -595,7 +603,10 @@ class _DailyFiles:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         for handle in self._handles:
             handle.close()
@@ -604,11 +615,12 @@ class _DailyFiles:
         """Append rows to the file of their day, ordered by origin, id, version."""
         order = np.lexsort((rows["version"], rows["id"], rows["origin"], rows["day"]))
         ordered = {field: values[order] for field, values in rows.items()}
-        lines = format_lines(ordered, clock)
         bounds = np.searchsorted(ordered["day"], np.arange(len(self._handles) + 1)).tolist()
         for day, handle in enumerate(self._handles):
-            handle.write("".join(lines[bounds[day] : bounds[day + 1]]))
-        self.rows_written += len(lines)
+            lo, hi = bounds[day], bounds[day + 1]
+            part = {field: values[lo:hi] for field, values in ordered.items()}
+            handle.write("".join(format_lines(part, clock)))
+        self.rows_written += len(order)
 
 
 def _chunks(total: int, chunk_size: int) -> Iterator[Ints]:
@@ -643,7 +655,8 @@ def generate(
 
     with _DailyFiles(out_dir, "users", plan, USER_COLUMNS) as users:
         for ids in _chunks(plan.n_users, chunk_size):
-            users.write(_with_redeliveries(plan, rnd, _user_rows(plan, rnd, ids)), _user_lines, clock)
+            rows = _with_redeliveries(plan, rnd, _user_rows(plan, rnd, ids))
+            users.write(rows, _user_lines, clock)
             report("users", int(ids[-1]))
 
     tally = _Tally(plan)

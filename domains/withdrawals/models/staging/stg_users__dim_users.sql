@@ -1,0 +1,28 @@
+-- The one place where the withdrawals domain reads the users domain's data product
+-- (users.dim_users, injected by dbt-loom from the published users manifest). Pinned to v1 so a
+-- new latest version upstream cannot change this domain silently. Marts ref this model, which
+-- also lets their unit tests give it as an input: dbt unit tests cannot take a loom-injected
+-- cross-project model as input (dbt-loom issue #159: "referenced node is protected").
+-- Ephemeral on purpose: a view here would depend on the users domain's table, and every rebuild
+-- of users.dim_users (drop ... cascade) would silently drop it (materialized: ephemeral in YAML).
+
+with
+
+users as (
+
+    select * from {{ ref('users', 'dim_users', v=1) }}
+
+),
+
+renamed as (
+
+    select
+        user_id,
+        kyc_status,
+        is_kyc_verified
+
+    from users
+
+)
+
+select * from renamed
