@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 LOCK := platform/requirements.lock
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test env lock db-start db-stop clean
+.PHONY: demo test env lock airflow report db-start db-stop clean
 
 env: $(STAMP) ## create .venv from the lock (exact versions) and install the platform package
 
@@ -23,6 +23,12 @@ demo: env ## generate exports and run the full mesh build through Airflow, then 
 
 test: env ## run the test suite (embedded Postgres; also the external one when MESH_DATABASE_URL is set)
 	$(BIN)/python -m pytest
+
+airflow: env ## run Airflow (standalone: UI on :8080, scheduler) on the local warehouse
+	$(BIN)/mesh airflow standalone
+
+report: env ## write the HTML report of the published products to .mesh/report.html
+	$(BIN)/mesh report
 
 lock: ## recompile the lock from platform/requirements.in
 	$(BIN)/uv pip compile platform/requirements.in --python-version 3.11 --no-header -o $(LOCK)

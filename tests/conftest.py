@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,11 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 # gets its own database on it. The platform under test only sees the per-module URL.
 EXTERNAL_ADMIN_URL = os.environ.pop("MESH_DATABASE_URL", None)
 os.environ.update(TELEMETRY_OFF)
+# Airflow reads its configuration once per process: one metadata DB for the whole test session.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mesh-test-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 SERVERS = ["embedded", "external"] if EXTERNAL_ADMIN_URL else ["embedded"]
 
 

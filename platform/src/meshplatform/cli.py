@@ -76,10 +76,19 @@ def cmd_domains(args: argparse.Namespace) -> None:
 
 
 def cmd_airflow(args: argparse.Namespace) -> None:
-    from meshplatform.orchestration import init_airflow
+    from meshplatform import orchestration
+    from meshplatform.registry import runtime_env
 
-    init_airflow(_settings())
-    print("Airflow metadata DB is migrated")
+    settings = _settings()
+    if args.action == "init":
+        orchestration.init_airflow(settings)
+        print("Airflow metadata DB is migrated")
+        return
+    info = pipeline.warehouse(settings, start=True)
+    _each_domain([], pipeline.publish_domain)
+    password_file = settings.airflow_home / "simple_auth_manager_passwords.json.generated"
+    print(f"starting Airflow on http://localhost:8080 (user admin; password in {password_file})", flush=True)
+    orchestration.standalone(settings, runtime_env(settings, info))
 
 
 def cmd_build(args: argparse.Namespace) -> None:
@@ -154,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("domains", help="list the domains and what they read").set_defaults(func=cmd_domains)
     airflow = sub.add_parser("airflow", help="Airflow helpers")
-    airflow.add_argument("action", choices=["init"])
+    airflow.add_argument("action", choices=["init", "standalone"], help="init: migrate the metadata DB; standalone: UI + scheduler")
     airflow.set_defaults(func=cmd_airflow)
     sub.add_parser("build", help="run the mesh_build DAG once (dag.test)").set_defaults(func=cmd_build)
     sub.add_parser("summary", help="what has been loaded, quarantined, built and tested").set_defaults(func=cmd_summary)

@@ -64,9 +64,18 @@ def run_mesh_build(settings: Settings) -> RunOutcome:
     if bag.import_errors:
         errors = "\n".join(f"{path}:\n{error}" for path, error in bag.import_errors.items())
         raise MeshError(f"the DAG folder has import errors:\n{errors}")
-    dag = bag.get_dag(DAG_ID)
+    dag = bag.dags.get(DAG_ID)
     if dag is None:
         raise MeshError(f"no DAG {DAG_ID!r} in {settings.dags_dir}")
     run = dag.test()
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     return RunOutcome(run.run_id, str(run.state), states)
+
+
+def standalone(settings: Settings, runtime: dict[str, str]) -> None:
+    """Replace this process with `airflow standalone` (UI, scheduler, triggerer) on the local warehouse."""
+    init_airflow(settings)
+    os.environ.update(runtime)
+    os.environ.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
+    airflow = str(Path(sys.executable).parent / "airflow")
+    os.execv(airflow, [airflow, "standalone"])
