@@ -114,6 +114,14 @@ def cmd_summary(args: argparse.Namespace) -> None:
     print(build_summary(settings, pipeline.warehouse(settings, start=True)))
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from meshplatform.report import build_report
+
+    settings = _settings()
+    out = build_report(settings, pipeline.warehouse(settings, start=True), settings.home / "report.html")
+    print(f"report: {out} (self-contained HTML, opens offline)")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from meshplatform.generator import GroundTruth
 
@@ -167,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     airflow.set_defaults(func=cmd_airflow)
     sub.add_parser("build", help="run the mesh_build DAG once (dag.test)").set_defaults(func=cmd_build)
     sub.add_parser("summary", help="what has been loaded, quarantined, built and tested").set_defaults(func=cmd_summary)
+    sub.add_parser("report", help="write the HTML report of the published products").set_defaults(func=cmd_report)
     demo = sub.add_parser("demo", help="generate exports, build the whole mesh through Airflow, summarise")
     sizing(demo)
     demo.set_defaults(func=cmd_demo)
