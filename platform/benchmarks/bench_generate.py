@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
+from docs_section import replace_section
+
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 HEADING = "## Generator"
 
@@ -92,23 +94,6 @@ def markdown_section(results: list[Result], seed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_docs(path: Path, section: str) -> None:
-    """Replace the "## Generator" section of `path` (or append it); keep everything else."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        new_text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        rest = "".join(lines[end:])
-        new_text = "".join(lines[:start]) + section + ("\n" + rest if rest else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new_text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -135,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
     if not args.no_docs:
-        update_docs(DOCS, markdown_section(results, args.seed))
+        replace_section(DOCS, HEADING, markdown_section(results, args.seed))
         print(f"updated {DOCS}")
 
 

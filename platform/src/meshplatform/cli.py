@@ -92,18 +92,19 @@ def cmd_airflow(args: argparse.Namespace) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> None:
-    from meshplatform.orchestration import init_airflow, run_mesh_build
+    from meshplatform.orchestration import init_airflow, run_mesh_build_logged
 
     settings = _settings()
     pipeline.warehouse(settings, start=True)
     init_airflow(settings)
     _each_domain([], pipeline.publish_domain)
-    outcome = run_mesh_build(settings)
-    print(f"mesh_build run {outcome.run_id}: {outcome.state}")
-    if outcome.failed_tasks:
+    print("running mesh_build (Airflow dag.test)", flush=True)
+    outcome, log = run_mesh_build_logged(settings)
+    print(f"mesh_build run {outcome.run_id}: {outcome.state} (full log: {log})")
+    if outcome.state != "success":
         raise MeshError(
-            f"mesh_build failed; failed or skipped tasks: {', '.join(outcome.failed_tasks)}",
-            hint=f"task logs: {settings.logs_dir / 'airflow'}",
+            f"mesh_build failed; failed or not run: {', '.join(outcome.failed_tasks) or 'see the log'}",
+            hint=f"the error of each failed task is printed above; full log: {log}",
         )
 
 

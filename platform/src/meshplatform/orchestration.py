@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from meshplatform.config import Settings
@@ -72,6 +76,49 @@ def run_mesh_build(settings: Settings) -> RunOutcome:
     return RunOutcome(run.run_id, str(run.state), states)
 
 
+_TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
+_EXCEPTION = re.compile(r"^(\w+\.)*\w*(Error|Exception): ")
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT")
+_NEW_STATE = re.compile(r"new_state=(\w+)")
+
+
+def run_mesh_build_logged(settings: Settings) -> tuple[RunOutcome, Path]:
+    """Run ``mesh_build`` in a child process with its full log in a file; print one line per task
+    and, for a failed task, the error it raised."""
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    log_path = settings.logs_dir / f"mesh_build-{stamp}.log"
+    outcome_path = log_path.with_suffix(".json")
+    with log_path.open("w") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "meshplatform.orchestration", str(outcome_path)], stdout=log, stderr=subprocess.STDOUT
+        )
+        with log_path.open() as follow:
+            error: list[str] = []
+            state = "done"
+            while True:
+                line = follow.readline()
+                if not line:
+                    if child.poll() is not None:
+                        break
+                    time.sleep(0.2)
+                    continue
+                if _EXCEPTION.match(line):
+                    error = [line.rstrip()]
+                elif error and not _LOG_LINE.match(line) and len(error) < 15:
+                    error.append(line.rstrip())
+                elif match := _NEW_STATE.search(line):
+                    state = match[1]
+                elif match := _TASK_END.search(line):
+                    print(f"  {state:8} {match[1]}", flush=True)
+                    for detail in error:
+                        print(f"           {detail}", flush=True)
+                    error, state = [], "done"
+    if not outcome_path.exists():
+        raise MeshError(f"mesh_build did not run; see {log_path}")
+    return RunOutcome(**json.loads(outcome_path.read_text())), log_path
+
+
 def standalone(settings: Settings, runtime: dict[str, str]) -> None:
     """Replace this process with `airflow standalone` (UI, scheduler, triggerer) on the local warehouse."""
     init_airflow(settings)
@@ -79,3 +126,8 @@ def standalone(settings: Settings, runtime: dict[str, str]) -> None:
     os.environ.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
     airflow = str(Path(sys.executable).parent / "airflow")
     os.execv(airflow, [airflow, "standalone"])
+
+
+if __name__ == "__main__":
+    outcome = run_mesh_build(Settings.from_env())
+    Path(sys.argv[1]).write_text(json.dumps(asdict(outcome)))
