@@ -140,6 +140,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     cmd_summary(args)
     truth = GroundTruth.load(truth_file)
     print(f"\nGround truth of the exports: {truth.unique_withdrawals:,} unique withdrawals, {truth.users:,} users.")
+    cmd_report(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,12 @@ Layout and format: the interface spec (SPEC.md, "Export files"). The data model 
 - about 2% of all rows are re-delivered unchanged in the next day's file.
 - fiat_amount = round_half_up(toco_amount * exchange_rate, 2), computed in integers.
 - within a file, rows are ordered by original id, then transaction id, then version.
+- malformed lines, which the loader must quarantine: an extra copy of a valid line of the same
+  file with one deliberate defect, written right after it (so every ground-truth figure except
+  rows_written and malformed_rows is unaffected). They sit at fixed positions of each file's
+  sequence of valid lines: one in the first window, then one per block (see _Defects); about
+  0.1% of the withdrawals lines (at least one in a file of >= 200 lines) and a few per users
+  file. The defect kind rotates over the malformed lines numbered block by block, file by file.
 """
 
 from __future__ import annotations
@@ -112,6 +118,7 @@ class GroundTruth:
     days: int
     files: dict[str, list[str]]
     rows_written: dict[str, int]
+    malformed_rows: dict[str, int]
     users: int
     unique_withdrawals: int
     distinct_transaction_ids: int
@@ -132,7 +139,9 @@ class GroundTruth:
         path = Path(path)
         if path.is_dir():
             path = path / GROUND_TRUTH_FILE
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+        document = json.loads(path.read_text(encoding="utf-8"))
+        document.setdefault("malformed_rows", {"users": 0, "withdrawals": 0})  # older generator
+        return cls(**document)
 
 
 class _Stream(IntEnum):
@@ -169,6 +178,8 @@ class _Stream(IntEnum):
     KYC_GAP = 29
     KYC_NEW = 30
     KYC_TIME = 31
+    MALFORMED_USERS = 32
+    MALFORMED_WITHDRAWALS = 33
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -581,18 +592,133 @@ class _Tally:
         return out
 
 
+# --- malformed lines -------------------------------------------------------------------------
+
+Defect = Callable[[list[str]], None]
+"""Spoils the fields of a copied line in place (the last field is the trailing empty column)."""
+STRAY_VALUE = "manual correction"
+
+
+def _replace(column: int, change: Callable[[str], str]) -> Defect:
+    def spoil(fields: list[str]) -> None:
+        fields[column] = change(fields[column])
+
+    return spoil
+
+
+def _drop(column: int) -> Defect:
+    def spoil(fields: list[str]) -> None:
+        del fields[column]
+
+    return spoil
+
+
+def _month_first_timestamp(stamp: str) -> str:
+    """'2026-11-01T13:45:12Z' -> '11/01/2026 13:45:12' (not ISO-8601)."""
+    return f"{stamp[5:7]}/{stamp[8:10]}/{stamp[:4]} {stamp[11:19]}"
+
+
+def _day_first_date(day: str) -> str:
+    """'2026-11-01' -> '01/11/2026' (not YYYY-MM-DD)."""
+    return f"{day[8:10]}/{day[5:7]}/{day[:4]}"
+
+
+_USER, _WITHDRAWAL = USER_COLUMNS.index, WITHDRAWAL_COLUMNS.index
+USER_DEFECTS: tuple[Defect, ...] = (
+    _replace(_USER("user_id"), lambda value: value + ".0"),  # not an integer
+    _replace(_USER("signup_date"), _day_first_date),  # not YYYY-MM-DD
+    _replace(_USER("user_id"), lambda value: ""),  # missing key
+    _replace(_USER("kyc_status"), lambda value: "approved"),  # not an allowed value
+    _replace(_USER("country"), str.lower),  # does not match ^[A-Z]{2}$
+    _replace(-1, lambda value: STRAY_VALUE),  # the trailing column is not empty
+    _drop(_USER("account_type")),  # one field too few
+)
+WITHDRAWAL_DEFECTS: tuple[Defect, ...] = (
+    _replace(_WITHDRAWAL("toco_amount"), lambda value: f'"{value.replace(".", ",")}"'),  # '"12,50"'
+    _replace(_WITHDRAWAL("requested_at"), _month_first_timestamp),  # not ISO-8601
+    _replace(_WITHDRAWAL("transaction_id"), lambda value: ""),  # missing key
+    _replace(_WITHDRAWAL("fiat_currency"), lambda value: "VES"),  # not an allowed value
+    _replace(_WITHDRAWAL("status"), lambda value: "pending"),  # not an allowed value
+    _replace(_WITHDRAWAL("toco_amount"), lambda value: "-" + value),  # not > 0
+    _replace(-1, lambda value: STRAY_VALUE),  # the trailing column is not empty
+    _drop(_WITHDRAWAL("exchange_rate")),  # one field too few
+)
+
+
+@dataclass(frozen=True)
+class _Defects:
+    """Which valid lines of a domain's files are followed by a malformed copy, and its defect.
+
+    Positions count the valid lines of one file from 0. Block b covers positions
+    [b * block, (b + 1) * block) and holds one malformed copy, of the line at a random position
+    of the block (of its first `first_window` positions for block 0, so that every file of at
+    least first_window lines has one); with max_blocks set, only blocks below it. The copy of
+    block b in file `day` is number n = b * days + day of the domain: n keys its position and
+    picks its defect, kinds[n % len(kinds)]. All of this depends on the file's own sequence of
+    lines only, so the chunk size changes nothing.
+    """
+
+    stream: _Stream
+    first_window: int
+    block: int
+    max_blocks: int | None
+    kinds: tuple[Defect, ...]
+
+    def positions(
+        self, rnd: _Random, days: int, day: int, start: int, stop: int
+    ) -> list[tuple[int, Defect]]:
+        """(position, defect) of the malformed copies of valid lines start .. stop - 1 of a file."""
+        if stop <= start:
+            return []
+        last = (stop - 1) // self.block
+        if self.max_blocks is not None:
+            last = min(last, self.max_blocks - 1)
+        blocks = np.arange(start // self.block, last + 1, dtype=np.int64)
+        numbers = blocks * days + day
+        bounds = np.where(blocks == 0, self.first_window, self.block)
+        at = blocks * self.block + rnd.below(self.stream, numbers, bounds)
+        inside = (at >= start) & (at < stop)
+        return [
+            (position, self.kinds[number % len(self.kinds)])
+            for position, number in zip(at[inside].tolist(), numbers[inside].tolist(), strict=True)
+        ]
+
+
+USER_MALFORMED = _Defects(_Stream.MALFORMED_USERS, 20, 100, 3, USER_DEFECTS)  # <= 3 per file
+WITHDRAWAL_MALFORMED = _Defects(_Stream.MALFORMED_WITHDRAWALS, 200, 1_000, None, WITHDRAWAL_DEFECTS)
+
+
+def _malformed_copy(line: str, defect: Defect) -> str:
+    """A generated line (no quotes, ends with ',\\n') with one defect."""
+    fields = line[:-1].split(",")
+    defect(fields)
+    return ",".join(fields) + "\n"
+
+
 # --- files -----------------------------------------------------------------------------------
 
 
 class _DailyFiles:
     """<out_dir>/<domain>/<domain>_<date>.csv for every day, appended to chunk by chunk."""
 
-    def __init__(self, out_dir: Path, domain: str, plan: _Plan, columns: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        domain: str,
+        plan: _Plan,
+        columns: tuple[str, ...],
+        rnd: _Random,
+        defects: _Defects,
+    ) -> None:
         self.names = [f"{domain}/{domain}_{plan.day_name(day)}.csv" for day in range(plan.days)]
-        self.rows_written = 0
+        self.rows_written = 0  # data lines, malformed ones included
+        self.malformed_rows = 0
         self._out_dir = out_dir
         self._header = ",".join(columns) + ",\n"
         self._handles: list[TextIO] = []
+        self._rnd = rnd
+        self._defects = defects
+        self._valid_lines = [0] * plan.days  # per file
 
     def __enter__(self) -> _DailyFiles:
         for name in self.names:
@@ -619,8 +745,20 @@ class _DailyFiles:
         for day, handle in enumerate(self._handles):
             lo, hi = bounds[day], bounds[day + 1]
             part = {field: values[lo:hi] for field, values in ordered.items()}
-            handle.write("".join(format_lines(part, clock)))
+            handle.write("".join(self._with_malformed(day, format_lines(part, clock))))
         self.rows_written += len(order)
+
+    def _with_malformed(self, day: int, lines: list[str]) -> list[str]:
+        """The next valid `lines` of file `day`, with the malformed copies due among them."""
+        start = self._valid_lines[day]
+        self._valid_lines[day] += len(lines)
+        due = self._defects.positions(self._rnd, len(self._handles), day, start, start + len(lines))
+        for position, defect in reversed(due):
+            index = position - start
+            lines.insert(index + 1, _malformed_copy(lines[index], defect))
+        self.malformed_rows += len(due)
+        self.rows_written += len(due)
+        return lines
 
 
 def _chunks(total: int, chunk_size: int) -> Iterator[Ints]:
@@ -653,14 +791,15 @@ def generate(
     clock = _Clock(plan)
     report = progress or (lambda domain, done: None)
 
-    with _DailyFiles(out_dir, "users", plan, USER_COLUMNS) as users:
+    with _DailyFiles(out_dir, "users", plan, USER_COLUMNS, rnd, USER_MALFORMED) as users:
         for ids in _chunks(plan.n_users, chunk_size):
             rows = _with_redeliveries(plan, rnd, _user_rows(plan, rnd, ids))
             users.write(rows, _user_lines, clock)
             report("users", int(ids[-1]))
 
     tally = _Tally(plan)
-    with _DailyFiles(out_dir, "withdrawals", plan, WITHDRAWAL_COLUMNS) as withdrawals:
+    files = _DailyFiles(out_dir, "withdrawals", plan, WITHDRAWAL_COLUMNS, rnd, WITHDRAWAL_MALFORMED)
+    with files as withdrawals:
         for ids in _chunks(size, chunk_size):
             batch = _withdrawal_batch(plan, rnd, ids, first_duplicate=size + tally.duplicates + 1)
             tally.add(batch)
@@ -673,6 +812,7 @@ def generate(
         days=days,
         files={"users": users.names, "withdrawals": withdrawals.names},
         rows_written={"users": users.rows_written, "withdrawals": withdrawals.rows_written},
+        malformed_rows={"users": users.malformed_rows, "withdrawals": withdrawals.malformed_rows},
         users=plan.n_users,
         unique_withdrawals=size,
         distinct_transaction_ids=size + tally.duplicates,

@@ -124,7 +124,10 @@ def standalone(settings: Settings, runtime: dict[str, str]) -> None:
     init_airflow(settings)
     os.environ.update(runtime)
     os.environ.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
-    airflow = str(Path(sys.executable).parent / "airflow")
+    bin_dir = Path(sys.executable).parent
+    # `airflow standalone` starts its components as `airflow ...` subprocesses found on PATH.
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    airflow = str(bin_dir / "airflow")
     os.execv(airflow, [airflow, "standalone"])
 
 
