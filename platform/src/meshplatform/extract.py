@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,52 +149,50 @@ def _validate(batch: list[tuple[int, str]], spec: SourceSpec) -> Chunk:
 
 def _reasons(frame: pd.DataFrame, spec: SourceSpec) -> pd.Series:
     """One message per row, empty when the row is loadable; several problems are joined by '; '."""
-    reasons = pd.Series("", index=frame.index, dtype=object)
-    checks = [_problems(frame[column.name], column) for column in spec.columns]
+    found = [_problems(frame[column.name], column) for column in spec.columns]
     if spec.trailing_empty_column:
-        trailing = frame[TRAILING]
-        checks.append(
-            ("the last column carries no information and must be empty, found '" + trailing + "'").where(
-                trailing != "", ""
-            )
-        )
-    for problems in checks:
-        found = problems != ""
-        current = reasons[found]
-        reasons[found] = current.where(current == "", current + "; ") + problems[found]
-    return reasons
+        stray = frame.loc[frame[TRAILING] != "", TRAILING]
+        found.append("the last column carries no information and must be empty, found '" + stray + "'")
+    found = [problems for problems in found if len(problems)]
+    if not found:
+        return pd.Series("", index=frame.index, dtype=object)
+    joined = pd.concat(found).groupby(level=0, sort=False).agg("; ".join)
+    return joined.reindex(frame.index, fill_value="")
 
 
 def _problems(values: pd.Series, column: ColumnSpec) -> pd.Series:
-    """The first problem of each value of one column ('' when fine)."""
+    """Messages for the values of one column that break the contract (only failing rows, by index).
+    Each value gets its first problem: a value of the wrong type is not also checked against the set."""
     values = values.fillna("")
     empty = values == ""
-    problems = pd.Series("", index=values.index, dtype=object)
-    quoted = column.name + ": '" + values + "' "
-    if column.required:
+    messages = []
+    if column.required and empty.any():
         label = "missing key " if column.primary_key else "missing value for "
-        problems[empty] = label + column.name
-    check = ~empty
-    ok = _type_ok(values, column)
-    problems[check & ~ok] = quoted + _type_expectation(column)
-    check &= ok
-    if column.allowed_values is not None:
-        bad = check & ~values.isin(column.allowed_values)
-        problems[bad] = quoted + "is not one of " + ", ".join(column.allowed_values)
-        check &= ~bad
-    if column.pattern is not None:
-        bad = check & ~values.str.fullmatch(column.pattern).fillna(False)
-        problems[bad] = quoted + f"does not match {column.pattern}"
-        check &= ~bad
-    if column.minimum is not None or column.exclusive_minimum is not None:
-        numbers = pd.to_numeric(values.where(check), errors="coerce")
-        if column.exclusive_minimum is not None:
-            bad = check & (numbers <= column.exclusive_minimum)
-            problems[bad] = quoted + f"must be greater than {column.exclusive_minimum}"
-        if column.minimum is not None:
-            bad = check & (numbers < column.minimum)
-            problems[bad] = quoted + f"must be at least {column.minimum}"
-    return problems
+        messages.append(pd.Series(label + column.name, index=values.index[empty], dtype=object))
+    rest = values[~empty]
+    for ok, expectation in _checks(column):
+        bad = ~ok(rest).to_numpy(dtype=bool)
+        if bad.any():
+            messages.append(column.name + ": '" + rest[bad] + "' " + expectation)
+            rest = rest[~bad]
+    return pd.concat(messages) if messages else pd.Series(dtype=object)
+
+
+Check = Callable[[pd.Series], pd.Series]
+
+
+def _checks(column: ColumnSpec) -> list[tuple[Check, str]]:
+    """The contract's rules for one column, in the order they are reported."""
+    checks: list[tuple[Check, str]] = [(lambda v: _type_ok(v, column), _type_expectation(column))]
+    if (allowed := column.allowed_values) is not None:
+        checks.append((lambda v: v.isin(allowed), "is not one of " + ", ".join(allowed)))
+    if (pattern := column.pattern) is not None:
+        checks.append((lambda v: v.str.fullmatch(pattern).fillna(False), f"does not match {pattern}"))
+    if (low := column.exclusive_minimum) is not None:
+        checks.append((lambda v: pd.to_numeric(v, errors="coerce") > low, f"must be greater than {low}"))
+    if (least := column.minimum) is not None:
+        checks.append((lambda v: pd.to_numeric(v, errors="coerce") >= least, f"must be at least {least}"))
+    return checks
 
 
 _INTEGER = re.compile(r"-?\d{1,18}")
