@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
-
-import psycopg
 
 from meshplatform.config import Settings
 from meshplatform.errors import MeshError
+
+if TYPE_CHECKING:  # psycopg is imported where a connection is opened: the DAG file never needs it
+    import psycopg
 
 EMBEDDED_DATABASE = "mesh"
 EMBEDDED_USER = "postgres"
@@ -100,6 +102,8 @@ def connection_info(settings: Settings) -> ConnectionInfo:
 @contextmanager
 def connect(info: ConnectionInfo, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
     """Open a connection, turning connection failures into an actionable message."""
+    import psycopg
+
     try:
         conn = psycopg.connect(info.libpq_url, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
