@@ -19,6 +19,7 @@ from meshplatform.contracts import SourceSpec
 from meshplatform.meta import SCHEMA as META_SCHEMA
 from meshplatform.meta import ensure_meta
 from meshplatform.extract import DEFAULT_CHUNK_ROWS, Quarantined, read_export
+from meshplatform.roles import acting_as, ensure_raw_schema
 
 Progress = Callable[[str, int, int], None]  # (file name, rows read so far, percent of the file)
 
@@ -61,17 +62,20 @@ def raw_table_ddl(spec: SourceSpec) -> sql.Composed:
         sql.SQL("_loaded_at timestamptz not null default now()"),
         sql.SQL("primary key ({})").format(sql.SQL(", ").join(map(sql.Identifier, spec.key))),
     ]
-    return sql.SQL("create schema if not exists {schema}; create table if not exists {schema}.{table} ({cols})").format(
-        schema=sql.Identifier(spec.schema), table=sql.Identifier(spec.table), cols=sql.SQL(", ").join(columns)
+    return sql.SQL("create table if not exists {} ({})").format(
+        sql.Identifier(spec.schema, spec.table), sql.SQL(", ").join(columns)
     )
 
 
 def ensure_tables(conn: psycopg.Connection, spec: SourceSpec) -> None:
-    """Create the platform's bookkeeping tables and the source's raw table if missing."""
+    """Create the platform's bookkeeping tables, the domain's role and raw schema, and (as the
+    domain's role, so that it owns it) the source's raw table, if missing."""
     ensure_meta(conn)
+    ensure_raw_schema(conn, spec.domain)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('mesh_meta_ddl'))")
-        conn.execute(raw_table_ddl(spec))
+        with acting_as(conn, spec.domain):
+            conn.execute(raw_table_ddl(spec))
 
 
 def _merge_sql(spec: SourceSpec) -> sql.Composed:
@@ -130,11 +134,15 @@ def load_file(
     estimated_lines = _line_estimate(path)
     read = loaded = quarantined = 0
     with conn.transaction():
-        conn.execute(
-            sql.SQL("create temp table _stage (like {} including defaults) on commit drop").format(
-                sql.Identifier(spec.schema, spec.table)
+        # The domain's data is written as the domain's role (it cannot write another domain's
+        # schema); the bookkeeping in mesh_meta as the platform. The staging table belongs to the
+        # role too, so that its merge can read it; the platform, a member of it, fills it.
+        with acting_as(conn, spec.domain):
+            conn.execute(
+                sql.SQL("create temp table _stage (like {} including defaults) on commit drop").format(
+                    sql.Identifier(spec.schema, spec.table)
+                )
             )
-        )
         copy_sql = sql.SQL("copy _stage ({}) from stdin with (format csv)").format(
             sql.SQL(", ").join(map(sql.Identifier, [*spec.column_names, "_source_line", "_source_file"]))
         )
@@ -149,7 +157,8 @@ def load_file(
             quarantined += len(chunk.quarantined)
             if progress:
                 progress(path.name, read, min(99, 100 * read // estimated_lines))
-        inserted, updated = conn.execute(_merge_sql(spec)).fetchone()
+        with acting_as(conn, spec.domain):
+            inserted, updated = conn.execute(_merge_sql(spec)).fetchone()
         conn.execute(
             f"""insert into {META_SCHEMA}.load_ledger (file_sha256, domain, source, file_name, rows_read,
                     rows_loaded, rows_quarantined, rows_inserted, rows_updated)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from meshplatform import domains, embedded, quality, registry
+from meshplatform import domains, embedded, quality, registry, roles
 from meshplatform.config import Settings, disable_telemetry
 from meshplatform.contracts import inbound_sources
 from meshplatform.load import FileResult, Progress, export_files, load_source
@@ -33,11 +33,15 @@ def print_progress(file_name: str, rows: int, percent: int) -> None:
 def load_domain(
     name: str, settings: Settings | None = None, *, progress: Progress | None = print_progress
 ) -> list[FileResult]:
-    """Load every export of the domain's inbound sources, oldest file first."""
+    """Load every export of the domain's inbound sources, oldest file first, as the domain's role.
+
+    First make sure every domain's role, schemas and read grants exist (the first task of each
+    domain in the DAG, so the domain's dbt finds them)."""
     settings = settings or Settings.from_env()
     info = warehouse(settings)
     results: list[FileResult] = []
     with connect(info, autocommit=True) as conn:
+        roles.ensure_roles(conn, domains.discover(settings.domains_dir))
         for spec in inbound_sources(settings.contracts_dir, name):
             files = export_files(settings.exports_dir, spec)
             for result in load_source(conn, spec, files, progress=progress):
