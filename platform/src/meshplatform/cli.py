@@ -69,6 +69,24 @@ def cmd_publish(args: argparse.Namespace) -> None:
     _each_domain(args.domains, pipeline.publish_domain)
 
 
+def cmd_contracts(args: argparse.Namespace) -> None:
+    from meshplatform import contract_checks
+
+    settings = _settings()
+    if args.action == "lint":
+        report = contract_checks.lint(settings.contracts_dir)
+    elif args.action == "check":
+        report = contract_checks.check(settings)
+    else:
+        from meshplatform.contract_breaking import breaking
+
+        report = breaking(settings, args.base)
+    print(contract_checks.render(report))
+    if not report.ok:
+        problems = f"contracts {args.action}: {len(report.findings)} problem(s)"
+        raise MeshError(problems, hint=contract_checks.HINTS[args.action])
+
+
 def cmd_domains(args: argparse.Namespace) -> None:
     for domain in domains.discover(_settings().domains_dir):
         upstream = ", ".join(domain.upstream) or "-"
@@ -171,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("domains", nargs="*", help="domain names (default: all, upstream first)")
         p.set_defaults(func=func)
 
+    contracts = sub.add_parser("contracts", help="lint the contracts, check dbt against them, refuse breaking changes")
+    contracts.add_argument(
+        "action", choices=["lint", "check", "breaking"],
+        help="lint: ODCS schema; check: dbt models vs contracts; breaking: changes since --base",
+    )  # fmt: skip
+    contracts.add_argument("--base", metavar="REV", help="git revision to compare with (default: merge base with main)")
+    contracts.set_defaults(func=cmd_contracts)
     sub.add_parser("domains", help="list the domains and what they read").set_defaults(func=cmd_domains)
     airflow = sub.add_parser("airflow", help="Airflow helpers")
     airflow.add_argument("action", choices=["init", "standalone"], help="init: migrate the metadata DB; standalone: UI + scheduler")

@@ -2,12 +2,17 @@
 
 Inbound contracts (tagged ``inbound``) describe an export file and the raw table it lands in:
 the loader, the raw DDL and the Great Expectations suite are all derived from them.
+
+Product contracts (tagged ``product``) describe a published data product: one schema object per
+published dbt model version (customProperties ``dbtModel``, ``dbtVersion`` and, on a version
+being retired, ``deprecationDate``). The contract's major version is the model's latest version.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,8 @@ class ColumnSpec:
     physical_type: str
     required: bool = False
     primary_key: bool = False
+    unique: bool = False
+    logical_type: str | None = None
     allowed_values: tuple[str, ...] | None = None
     pattern: str | None = None
     minimum: float | None = None
@@ -76,13 +83,16 @@ def _column(prop: dict[str, Any]) -> ColumnSpec:
     options = prop.get("logicalTypeOptions") or {}
     allowed = None
     for rule in prop.get("quality") or []:
-        if rule.get("rule") == "validValues":
-            allowed = tuple(str(v) for v in rule["validValues"])
+        # ODCS v3.1 library metric: no value outside arguments.validValues
+        if rule.get("metric") == "invalidValues" and "validValues" in (rule.get("arguments") or {}):
+            allowed = tuple(str(v) for v in rule["arguments"]["validValues"])
     return ColumnSpec(
         name=prop["name"],
         physical_type=prop["physicalType"],
         required=bool(prop.get("required", False)),
         primary_key=bool(prop.get("primaryKey", False)),
+        unique=bool(prop.get("unique", False)),
+        logical_type=prop.get("logicalType"),
         allowed_values=allowed,
         pattern=options.get("pattern"),
         minimum=options.get("minimum"),
@@ -123,11 +133,106 @@ def source_spec(path: Path) -> SourceSpec:
         raise MeshError(f"{path}: inbound contract is incomplete ({exc!r})") from exc
 
 
-def inbound_sources(contracts_dir: Path, domain: str | None = None) -> list[SourceSpec]:
-    """All inbound exports, optionally of one domain, in a stable order."""
-    specs = []
+def _tagged(contracts_dir: Path, tag: str, domain: str | None) -> list[Path]:
+    """The contract files carrying ``tag``, optionally of one domain, in a stable order."""
+    paths = []
     for path in sorted(contracts_dir.glob("*/*.odcs.yaml")):
         document = read_contract(path)
-        if "inbound" in (document.get("tags") or []) and (domain is None or document.get("domain") == domain):
-            specs.append(source_spec(path))
-    return specs
+        if tag in (document.get("tags") or []) and (domain is None or document.get("domain") == domain):
+            paths.append(path)
+    return paths
+
+
+def inbound_sources(contracts_dir: Path, domain: str | None = None) -> list[SourceSpec]:
+    """All inbound exports, optionally of one domain, in a stable order."""
+    return [source_spec(path) for path in _tagged(contracts_dir, "inbound", domain)]
+
+
+@dataclass(frozen=True)
+class ModelVersionSpec:
+    """One published version of a data product: a dbt model version and the relation it builds."""
+
+    object_name: str
+    model: str
+    version: int
+    schema: str
+    table: str
+    materialization: str
+    columns: tuple[ColumnSpec, ...]
+    deprecation_date: date | None
+
+    @property
+    def qualified_table(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    """A published data product: its contract version and every model version it still serves."""
+
+    domain: str
+    name: str
+    id: str
+    contract_path: Path
+    version: str
+    versions: tuple[ModelVersionSpec, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.domain}.{self.name}"
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".", 1)[0])
+
+    @property
+    def latest(self) -> ModelVersionSpec:
+        return max(self.versions, key=lambda v: v.version)
+
+    def version_spec(self, version: int) -> ModelVersionSpec | None:
+        return next((v for v in self.versions if v.version == version), None)
+
+
+def _model_version(obj: dict[str, Any]) -> ModelVersionSpec:
+    custom = _custom(obj.get("customProperties"))
+    schema, table = obj["physicalName"].split(".", 1)
+    deprecation = custom.get("deprecationDate")
+    return ModelVersionSpec(
+        object_name=obj["name"],
+        model=custom["dbtModel"],
+        version=int(custom["dbtVersion"]),
+        schema=schema,
+        table=table,
+        materialization=obj.get("physicalType", "table"),
+        columns=tuple(_column(p) for p in obj["properties"]),
+        deprecation_date=date.fromisoformat(str(deprecation)) if deprecation else None,
+    )
+
+
+def product_spec(path: Path) -> ProductSpec:
+    """Build the spec of a published data product from its contract."""
+    document = read_contract(path)
+    try:
+        return ProductSpec(
+            domain=document["domain"],
+            name=document["dataProduct"],
+            id=document["id"],
+            contract_path=path,
+            version=str(document["version"]),
+            versions=tuple(_model_version(obj) for obj in document["schema"]),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise MeshError(
+            f"{path}: product contract is incomplete ({exc!r})",
+            hint="each schema object needs physicalName <schema>.<table>, properties and the "
+            "customProperties dbtModel and dbtVersion",
+        ) from exc
+
+
+def products(contracts_dir: Path, domain: str | None = None) -> list[ProductSpec]:
+    """All published data products, optionally of one domain, in a stable order."""
+    return [product_spec(path) for path in _tagged(contracts_dir, "product", domain)]

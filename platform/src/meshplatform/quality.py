@@ -1,4 +1,4 @@
-"""Great Expectations validation of raw tables, with suites derived from the inbound contracts.
+"""Great Expectations validation of raw tables and published products, with suites derived from contracts.
 
 GX runs in an ephemeral context (nothing to keep in sync on disk); each run's outcome is
 stored in ``mesh_meta.quality_results`` so that the summary and reports can show it.
@@ -7,10 +7,11 @@ stored in ``mesh_meta.quality_results`` so that the summary and reports can show
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from meshplatform.contracts import SourceSpec
+from meshplatform.contracts import ColumnSpec, ModelVersionSpec, ProductSpec, SourceSpec
 from meshplatform.errors import MeshError
 from meshplatform.meta import SCHEMA as META_SCHEMA
 from meshplatform.meta import ensure_meta
@@ -47,16 +48,16 @@ class ValidationReport:
         return [o for o in self.outcomes if not o.success]
 
 
-def expectations_for(spec: SourceSpec) -> list[Any]:
-    """The expectation suite of a raw table, derived from its inbound contract."""
+def _column_expectations(columns: Iterable[ColumnSpec]) -> list[Any]:
+    """The expectations a contract's column rules stand for (required, key/unique, values, pattern, bounds)."""
     import great_expectations.expectations as gxe
 
-    suite: list[Any] = [gxe.ExpectTableColumnsToMatchSet(column_set=spec.column_names, exact_match=False)]
-    for column in spec.columns:
+    suite: list[Any] = []
+    for column in columns:
         name = column.name
         if column.required:
             suite.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
-        if column.primary_key:
+        if column.primary_key or column.unique:
             suite.append(gxe.ExpectColumnValuesToBeUnique(column=name))
         if column.allowed_values is not None:
             suite.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=list(column.allowed_values)))
@@ -69,8 +70,42 @@ def expectations_for(spec: SourceSpec) -> list[Any]:
     return suite
 
 
+def expectations_for(spec: SourceSpec) -> list[Any]:
+    """The expectation suite of a raw table, derived from its inbound contract."""
+    import great_expectations.expectations as gxe
+
+    # the raw table also carries the loader's own columns (_loaded_at, ...): a subset match
+    columns = gxe.ExpectTableColumnsToMatchSet(column_set=spec.column_names, exact_match=False)
+    return [columns, *_column_expectations(spec.columns)]
+
+
+def product_expectations(version: ModelVersionSpec) -> list[Any]:
+    """The expectation suite of one published version of a data product, derived from its contract."""
+    import great_expectations.expectations as gxe
+
+    # a published relation has exactly the contract's columns
+    columns = gxe.ExpectTableColumnsToMatchSet(column_set=version.column_names, exact_match=True)
+    return [columns, *_column_expectations(version.columns)]
+
+
 def validate_source(info: ConnectionInfo, spec: SourceSpec) -> ValidationReport:
     """Run the contract's suite against the raw table and record the outcome."""
+    name = f"{spec.domain}.{spec.name}.raw"
+    return _validate(info, spec.domain, spec.schema, spec.table, name, expectations_for(spec))
+
+
+def validate_product(info: ConnectionInfo, product: ProductSpec) -> list[ValidationReport]:
+    """Run each published version's suite against the relation it builds; record the outcomes."""
+    return [
+        _validate(info, product.domain, v.schema, v.table, f"{product.label}.v{v.version}", product_expectations(v))
+        for v in product.versions
+    ]
+
+
+def _validate(
+    info: ConnectionInfo, domain: str, schema: str, table: str, name: str, expectations: list[Any]
+) -> ValidationReport:
+    """Validate one whole table with an ephemeral GX context."""
     import great_expectations as gx
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -81,16 +116,14 @@ def validate_source(info: ConnectionInfo, spec: SourceSpec) -> ValidationReport:
     source = context.data_sources.add_or_update_postgres(
         name="warehouse", connection_string=info.url.replace("+psycopg://", "+psycopg2://", 1)
     )
-    asset = source.add_table_asset(name=spec.qualified_table, table_name=spec.table, schema_name=spec.schema)
+    asset = source.add_table_asset(name=f"{schema}.{table}", table_name=table, schema_name=schema)
     batch = asset.add_batch_definition_whole_table("whole_table")
-    suite = context.suites.add(gx.ExpectationSuite(name=f"{spec.domain}.{spec.name}.raw"))
-    for expectation in expectations_for(spec):
+    suite = context.suites.add(gx.ExpectationSuite(name=name))
+    for expectation in expectations:
         suite.add_expectation(expectation)
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{spec.domain}.{spec.name}.raw", data=batch, suite=suite)
-    )
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
     result = definition.run(result_format="SUMMARY")
-    report = ValidationReport(spec.domain, spec.qualified_table, tuple(_outcome(r) for r in result.results))
+    report = ValidationReport(domain, f"{schema}.{table}", tuple(_outcome(r) for r in result.results))
     _record(info, report)
     return report
 
