@@ -7,7 +7,8 @@ upstream domains first (the order comes from each domain's `dbt_loom.config.yml`
 1. **load**: the domain's export files into its raw schema (idempotent, quarantine, ledger)
 2. **validate**: the raw tables with Great Expectations (suites derived from `contracts/`)
 3. **dbt**: the domain's dbt project, rendered by Cosmos from its published manifest; tests run after each model
-4. **publish**: the domain's manifest to the registry, where downstream domains `ref()` it through dbt-loom
+4. **validate_products**: every published version of the domain's data products against its contract (GX)
+5. **publish**: the domain's manifest to the registry, where downstream domains `ref()` it through dbt-loom
 
 A failed load, expectation or dbt test stops every domain downstream of it.
 """
@@ -59,6 +60,13 @@ def validate(domain: str) -> int:
 
 
 @task
+def validate_products(domain: str) -> int:
+    from meshplatform.pipeline import validate_products
+
+    return sum(len(report.outcomes) for report in validate_products(domain))
+
+
+@task
 def publish(domain: str) -> str:
     from meshplatform.pipeline import publish_domain
 
@@ -93,6 +101,7 @@ with DAG(
                 operator_args=OPERATOR_ARGS,
             )
             load.override(task_id="load")(domain.name) >> validate.override(task_id="validate")(domain.name) >> dbt
-            published[domain.name] = dbt >> publish.override(task_id="publish")(domain.name)
+            products = validate_products.override(task_id="validate_products")(domain.name)
+            published[domain.name] = dbt >> products >> publish.override(task_id="publish")(domain.name)
         for upstream in domain.upstream:
             published[upstream] >> dbt

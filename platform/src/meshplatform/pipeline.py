@@ -7,7 +7,7 @@ from pathlib import Path
 
 from meshplatform import domains, embedded, quality, registry, roles
 from meshplatform.config import Settings, disable_telemetry
-from meshplatform.contracts import inbound_sources
+from meshplatform.contracts import inbound_sources, products
 from meshplatform.load import FileResult, Progress, export_files, load_source
 from meshplatform.warehouse import ConnectionInfo, connect, connection_info, ensure_database
 
@@ -55,17 +55,26 @@ def load_domain(
     return results
 
 
+def _checked(reports: list[quality.ValidationReport]) -> list[quality.ValidationReport]:
+    for report in reports:
+        print(f"{report.target}: {len(report.outcomes) - len(report.failed)}/{len(report.outcomes)} expectations met")
+        quality.raise_on_failure(report)
+    return reports
+
+
 def validate_domain(name: str, settings: Settings | None = None) -> list[quality.ValidationReport]:
     """Validate the domain's raw tables with Great Expectations; raise on any failed expectation."""
     settings = settings or Settings.from_env()
     info = warehouse(settings)
-    reports = []
-    for spec in inbound_sources(settings.contracts_dir, name):
-        report = quality.validate_source(info, spec)
-        print(f"{report.target}: {len(report.outcomes) - len(report.failed)}/{len(report.outcomes)} expectations met")
-        quality.raise_on_failure(report)
-        reports.append(report)
-    return reports
+    return _checked([quality.validate_source(info, spec) for spec in inbound_sources(settings.contracts_dir, name)])
+
+
+def validate_products(name: str, settings: Settings | None = None) -> list[quality.ValidationReport]:
+    """Validate every published version of the domain's data products against its contract."""
+    settings = settings or Settings.from_env()
+    info = warehouse(settings)
+    reports = [r for product in products(settings.contracts_dir, name) for r in quality.validate_product(info, product)]
+    return _checked(reports)
 
 
 def publish_domain(name: str, settings: Settings | None = None) -> Path:

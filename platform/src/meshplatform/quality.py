@@ -1,16 +1,21 @@
 """Great Expectations validation of raw tables and published products, with suites derived from contracts.
 
-GX runs in an ephemeral context (nothing to keep in sync on disk); each run's outcome is
-stored in ``mesh_meta.quality_results`` so that the summary and reports can show it.
+Suites are generated from the contracts on every run, never edited by hand. GX keeps its results
+in a file context under ``$MESH_HOME/gx`` and renders them as Data Docs (HTML); each outcome is
+also stored in ``mesh_meta.quality_results`` for the summary and the report.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from meshplatform.config import Settings
 from meshplatform.contracts import ColumnSpec, ModelVersionSpec, ProductSpec, SourceSpec
 from meshplatform.errors import MeshError
 from meshplatform.meta import SCHEMA as META_SCHEMA
@@ -102,27 +107,50 @@ def validate_product(info: ConnectionInfo, product: ProductSpec) -> list[Validat
     ]
 
 
+def data_docs_index(home: Path) -> Path:
+    """Where the Great Expectations Data Docs (HTML) of every validation are written."""
+    return home / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
 def _validate(
     info: ConnectionInfo, domain: str, schema: str, table: str, name: str, expectations: list[Any]
 ) -> ValidationReport:
-    """Validate one whole table with an ephemeral GX context."""
+    """Validate one whole table through a checkpoint of the file context in $MESH_HOME/gx, which
+    keeps the results and renders them into Data Docs."""
     import great_expectations as gx
-
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_or_update_postgres(
-        name="warehouse", connection_string=info.url.replace("+psycopg://", "+psycopg2://", 1)
-    )
-    asset = source.add_table_asset(name=f"{schema}.{table}", table_name=table, schema_name=schema)
-    batch = asset.add_batch_definition_whole_table("whole_table")
-    suite = context.suites.add(gx.ExpectationSuite(name=name))
-    for expectation in expectations:
-        suite.add_expectation(expectation)
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
-    result = definition.run(result_format="SUMMARY")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    home = Settings.from_env().home
+    home.mkdir(parents=True, exist_ok=True)
+    # The context's YAML names the variable, never the URL: no password is written to disk.
+    os.environ["MESH_GX_WAREHOUSE_URL"] = info.url.replace("+psycopg://", "+psycopg2://", 1)
+    with (home / ".gx.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel tasks share the context's files
+        context = gx.get_context(mode="file", project_root_dir=home)
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        source = context.data_sources.add_or_update_postgres(
+            name="warehouse", connection_string="${MESH_GX_WAREHOUSE_URL}"
+        )
+        asset_name = f"{schema}.{table}"
+        asset = next((a for a in source.assets if a.name == asset_name), None) or source.add_table_asset(
+            name=asset_name, table_name=table, schema_name=schema
+        )
+        batch = next((b for b in asset.batch_definitions if b.name == "whole_table"), None)
+        batch = batch or asset.add_batch_definition_whole_table("whole_table")
+        suite = gx.ExpectationSuite(name=name, expectations=expectations)
+        suite = context.suites.add_or_update(suite)
+        definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[definition],
+                actions=[UpdateDataDocsAction(name="data_docs")],
+                result_format="SUMMARY",
+            )
+        )
+        (result,) = checkpoint.run().run_results.values()
     report = ValidationReport(domain, f"{schema}.{table}", tuple(_outcome(r) for r in result.results))
     _record(info, report)
     return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 from meshplatform.config import Settings
 from meshplatform.contracts import inbound_sources
 from meshplatform.meta import SCHEMA, ensure_meta
+from meshplatform.quality import data_docs_index
 from meshplatform.warehouse import ConnectionInfo, connect
 
 
@@ -52,7 +53,8 @@ def build_summary(settings: Settings, info: ConnectionInfo, run_id: str | None =
         f"Domains (dbt run {run_id}):",
         _table(["domain", "models built", "tests passed", "tests warned", "errors"], dbt) if dbt else "  no dbt results recorded",
         "",
-        f"Great Expectations: {met} of {len(quality)} expectations met on the raw tables.",
+        f"Great Expectations: {met} of {len(quality)} expectations met on the raw tables and published products;",
+        f"  Data Docs: {data_docs_index(settings.home)}",
         "",
         f"Warehouse: {info.display}",
         f"  quarantined rows: select * from {SCHEMA}.quarantine;",
