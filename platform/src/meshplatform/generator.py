@@ -4,7 +4,7 @@ Every random value is a pure function of (seed, stream, key): a splitmix64 hash 
 numpy arrays. Nothing about earlier rows is remembered, so memory stays flat whatever the size;
 the same seed, size and days give byte-identical files, whatever the chunk size.
 
-Layout and format: the interface spec (SPEC.md, "Export files"). The data model in short:
+Layout and format follow the inbound contracts in contracts/. The data model in short:
 
 - users 1..n_users (n_users = max(50, size // 8)); 80% delivered on day 1, the rest spread over
   the later days (a user's withdrawals start on the day the user is delivered). Some pending or

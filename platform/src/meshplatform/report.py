@@ -765,7 +765,7 @@ def render_report(settings: Settings, info: ConnectionInfo, conn: psycopg.Connec
         ),
         (
             "expectations",
-            "Data quality: Great Expectations on the raw tables",
+            "Data quality: Great Expectations on the raw tables and published products",
             f"The latest validation of each raw table. Source: <code>{META}.quality_results</code>.",
             lambda: _expectations(wh),
         ),
