@@ -107,3 +107,31 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path: Path, spec: SourceSpec) -> N
     path.write_bytes(b"\xef\xbb\xbf" + (HEADER + "\n" + GOOD.format(n=1) + "\n").encode())
     loaded, quarantined, _ = extract(path, spec)
     assert loaded == ["wd_1"] and not quarantined
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        (GOOD.format(n=2).replace("requested", 'requ"ested'), "status: 'requ\"ested' is not one of"),
+        (GOOD.format(n=2).replace("requested", '"requested'), "unbalanced quote: a quoted field opened on this line never closes"),
+        (GOOD.format(n=2).replace("requested", "requ\rested"), "carriage return inside a field"),
+    ],
+    ids=["quote-inside-field", "quote-never-closed", "bare-carriage-return"],
+)
+def test_a_stray_quote_or_carriage_return_costs_only_its_own_line(
+    tmp_path: Path, spec: SourceSpec, bad_line: str, reason: str
+) -> None:
+    path = tmp_path / "withdrawals_2026-11-01.csv"
+    lines = [HEADER, GOOD.format(n=1), bad_line, GOOD.format(n=3), GOOD.format(n=4)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="")
+    loaded, quarantined, read = extract(path, spec)
+    assert loaded == ["wd_1", "wd_3", "wd_4"]
+    assert list(quarantined) == [3] and reason in quarantined[3]
+    assert read == 4
+
+
+def test_windows_line_endings_are_accepted(tmp_path: Path, spec: SourceSpec) -> None:
+    path = tmp_path / "withdrawals_2026-11-01.csv"
+    path.write_bytes(("\r\n".join([HEADER, GOOD.format(n=1), GOOD.format(n=2)]) + "\r\n").encode())
+    loaded, quarantined, _ = extract(path, spec)
+    assert loaded == ["wd_1", "wd_2"] and not quarantined

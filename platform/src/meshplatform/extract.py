@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,27 +43,72 @@ class Chunk:
         return len(self.rows) + len(self.quarantined)
 
 
-def _records(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (first line number, record text) pairs; a quoted field may span lines."""
-    pending: list[str] = []
-    start = 0
+MAX_RECORD_LINES = 100  # a quoted field spanning more lines than this is an unbalanced quote
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) of every line, failing on the first byte that is not UTF-8."""
     with path.open("rb") as handle:
         for line_number, raw in enumerate(handle, start=1):
             try:
-                line = raw.decode("utf-8")
+                yield line_number, raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise ExportRejected(
                     f"{path}: line {line_number}, byte {exc.start + 1}: not valid UTF-8 ({exc.reason})",
                     hint="re-export the file as UTF-8; nothing of it was loaded",
                 ) from exc
-            if not pending:
-                start = line_number
-            pending.append(line)
-            if sum(part.count('"') for part in pending) % 2 == 0:
-                yield start, "".join(pending).rstrip("\r\n")
+
+
+def _inside_quotes_after(text: str, inside: bool) -> bool:
+    """Whether a record is still inside a quoted field after `text` (RFC 4180: a quote opens a
+    field only at its start, and "" inside a quoted field is an escaped quote)."""
+    field_start = not inside
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if inside:
+            if char == '"':
+                if text[i + 1 : i + 2] == '"':
+                    i += 1
+                else:
+                    inside = False
+        elif char == '"' and field_start:
+            inside = True
+        field_start = char == "," and not inside
+        i += 1
+    return inside
+
+
+UNBALANCED = "unbalanced quote: a quoted field opened on this line never closes"
+
+
+def _records(path: Path) -> Iterator[tuple[int, str, str | None]]:
+    """Yield (first line number, record text, problem) for each record; a quoted field may span
+    lines. A quote that never closes makes only its own line a bad record; reading resumes on
+    the next line, so one stray quote cannot swallow the rows after it."""
+    lines = _lines(path)
+    pushed_back: deque[tuple[int, str]] = deque()
+    pending: list[tuple[int, str]] = []
+    inside = False
+    while True:
+        item = pushed_back.popleft() if pushed_back else next(lines, None)
+        if item is None and not pending:
+            return
+        if item is not None:
+            pending.append(item)
+            if inside or '"' in item[1]:
+                inside = _inside_quotes_after(item[1], inside)
+            if not inside:
+                text = "".join(line for _, line in pending).rstrip("\r\n").replace("\r\n", "\n")
+                yield pending[0][0], text, None
                 pending = []
-    if pending:
-        yield start, "".join(pending).rstrip("\r\n")
+                continue
+            if len(pending) <= MAX_RECORD_LINES:
+                continue
+        # the quote opened on the first pending line never closed: report that line, re-read the rest
+        yield pending[0][0], pending[0][1].rstrip("\r\n"), UNBALANCED
+        pushed_back.extendleft(reversed(pending[1:]))
+        pending, inside = [], False
 
 
 def _check_header(path: Path, spec: SourceSpec, header_line: str) -> None:
@@ -95,7 +141,7 @@ def read_export(path: Path, spec: SourceSpec, chunk_rows: int = DEFAULT_CHUNK_RO
             hint="an export always has a header line; ask for a re-delivery; nothing was loaded",
         )
     _check_header(path, spec, first[1])
-    batch: list[tuple[int, str]] = []
+    batch: list[tuple[int, str, str | None]] = []
     for record in records:
         batch.append(record)
         if len(batch) >= chunk_rows:
@@ -109,18 +155,29 @@ def _field_count(text: str) -> int:
     return len(next(csv.reader([text]))) if '"' in text else text.count(",") + 1
 
 
-def _validate(batch: list[tuple[int, str]], spec: SourceSpec) -> Chunk:
+def _record_problem(text: str, expected_fields: int) -> str | None:
+    """What makes a record unparseable as a row of the contract, if anything."""
+    if not text.strip():
+        return "blank line"
+    if "\r" in text:
+        return "carriage return inside a field"
+    try:
+        fields = _field_count(text)
+    except csv.Error as exc:
+        return f"not parseable as CSV: {exc}"
+    if fields != expected_fields:
+        return f"{'too many' if fields > expected_fields else 'too few'} fields: expected {expected_fields}, found {fields}"
+    return None
+
+
+def _validate(batch: list[tuple[int, str, str | None]], spec: SourceSpec) -> Chunk:
     quarantined: list[Quarantined] = []
     names = spec.column_names + ([TRAILING] if spec.trailing_empty_column else [])
     parseable = []
-    for line_number, text in batch:
-        fields = _field_count(text)
-        if not text.strip():
-            quarantined.append(Quarantined(line_number, text, "blank line"))
-        elif fields != len(names):
-            problem = "too many" if fields > len(names) else "too few"
-            reason = f"{problem} fields: expected {len(names)}, found {fields}"
-            quarantined.append(Quarantined(line_number, text, reason))
+    for line_number, text, problem in batch:
+        problem = problem or _record_problem(text, len(names))
+        if problem:
+            quarantined.append(Quarantined(line_number, text, problem))
         else:
             parseable.append((line_number, text))
     if parseable:
@@ -131,8 +188,9 @@ def _validate(batch: list[tuple[int, str]], spec: SourceSpec) -> Chunk:
             dtype=str,
             keep_default_na=False,
             engine="c",
+            lineterminator="\n",
         )
-        if len(frame) != len(parseable):  # pragma: no cover - guards the record splitting above
+        if len(frame) != len(parseable):  # guards the record splitting above; a bug if it fires
             raise RuntimeError(f"parsed {len(frame)} rows from {len(parseable)} records")
         frame["_source_line"] = [line for line, _ in parseable]
         reasons = _reasons(frame, spec)
