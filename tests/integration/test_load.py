@@ -129,3 +129,20 @@ def test_generated_exports_account_for_every_row_and_load_once(mesh_env: Setting
         assert all(r.skipped for r in again)
         assert conn.execute(f"select md5(string_agg(t::text, '|' order by t::text)) from {spec.qualified_table} t").fetchone() == snapshot
     assert counts == {"users": truth.users, "withdrawals": truth.distinct_transaction_ids}
+
+
+def test_same_version_with_different_content_is_settled_by_the_later_file_whatever_the_load_order(
+    conn: psycopg.Connection, spec: SourceSpec, inbox: Path
+) -> None:
+    older = export(inbox, "01", row("wd_1", "processing", "2026-11-01T10:00:00Z"))
+    newer = export(inbox, "02", row("wd_1", "failed", "2026-11-01T10:00:00Z"))
+    list(load_source(conn, spec, [newer, older]))  # delivered out of order
+    assert table(conn, spec)["wd_1"] == ("failed", "withdrawals_2026-11-02.csv")
+
+
+def test_timestamp_without_offset_is_read_as_utc(conn: psycopg.Connection, spec: SourceSpec, inbox: Path) -> None:
+    conn.execute("set timezone = 'Asia/Tokyo'")
+    path = export(inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00"))
+    list(load_source(conn, spec, [path]))
+    stored = conn.execute("select updated_at at time zone 'UTC' from raw_withdrawals.withdrawals").fetchone()[0]
+    assert stored.isoformat() == "2026-11-01T10:00:00"

@@ -2,7 +2,9 @@
 natural key, quarantine the rest, and record the file in the ledger. One transaction per file.
 
 Re-delivering a file (same checksum) is a no-op; a row re-delivered in another file changes
-nothing; a later version of a row (greater ``updated_at``) replaces the earlier one.
+nothing; a later version of a row (greater ``updated_at``) replaces the earlier one. Two versions
+with the same ``updated_at`` but different content are settled by the later file (names carry
+the export date), so the outcome does not depend on the order files are loaded in.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def _merge_sql(spec: SourceSpec) -> sql.Composed:
             order by {key}, {version} desc, _source_line desc
             on conflict ({key}) do update set {updates}, _loaded_at = excluded._loaded_at
             where excluded.{version} > t.{version}
-               or (excluded.{version} = t.{version} and ({old}) is distinct from ({new}))
+               or (excluded.{version} = t.{version} and ({old}) is distinct from ({new})
+                   and (excluded._source_file, excluded._source_line) > (t._source_file, t._source_line))
             returning (xmax = 0) as inserted
         )
         select count(*) filter (where inserted), count(*) filter (where not inserted) from merged
@@ -134,6 +137,12 @@ def load_file(
     estimated_lines = _line_estimate(path)
     read = loaded = quarantined = 0
     with conn.transaction():
+        # Timestamps without an offset mean UTC, whatever the server's time zone.
+        conn.execute("set local timezone = 'UTC'")
+        # Two loads of the same file at once: the second waits, then finds it in the ledger.
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (sha256,))
+        if (done := _ledger_entry(conn, sha256)) is not None:
+            return done
         # The domain's data is written as the domain's role (it cannot write another domain's
         # schema); the bookkeeping in mesh_meta as the platform. The staging table belongs to the
         # role too, so that its merge can read it; the platform, a member of it, fills it.
