@@ -49,9 +49,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def _each_domain(names: list[str], action: Callable[[str], object]) -> None:
     settings = _settings()
-    selected = names or [d.name for d in domains.discover(settings.domains_dir)]
-    for name in selected:
-        action(name)
+    selected = [domains.get(settings.domains_dir, n) for n in names] or domains.discover(settings.domains_dir)
+    for domain in selected:
+        action(domain.name)
 
 
 def cmd_load(args: argparse.Namespace) -> None:
@@ -156,6 +156,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
     cmd_report(args)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mesh", description="The withdrawals data mesh platform.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -167,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("env", help="print shell exports for running dbt by hand").set_defaults(func=cmd_env)
 
     def sizing(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--size", type=int, default=20_000, help="unique withdrawals (default 20000)")
-        p.add_argument("--days", type=int, default=5, help="daily export files per domain (default 5)")
+        p.add_argument("--size", type=_positive, default=20_000, help="unique withdrawals (default 20000)")
+        p.add_argument("--days", type=_positive, default=5, help="daily export files per domain (default 5)")
         p.add_argument("--seed", type=int, default=42)
 
     generate = sub.add_parser("generate", help="write deterministic sample exports to $MESH_HOME/exports")
@@ -214,6 +220,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a database refusal is the user's to fix too: say it without a traceback
+        import psycopg
+
+        if not isinstance(exc, psycopg.Error):
+            raise
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"error: the database refused: {first_line}", file=sys.stderr)
+        print("  hint: the platform's user needs CREATEROLE (or superuser) and CREATE on the database; "
+              "see README, 'Use your own Postgres'", file=sys.stderr)
+        return 2
     return 0
 
 

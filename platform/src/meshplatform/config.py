@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshplatform.errors import MeshError
+
 TELEMETRY_OFF = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     "GX_ANALYTICS_ENABLED": "false",
@@ -40,6 +42,12 @@ def _project_dir() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise MeshError(f"MESH_EMBEDDED_PORT must be a TCP port number, got {text!r}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved locations and connection choice of one platform process."""
@@ -60,7 +68,7 @@ class Settings:
             home=home,
             registry_dir=registry,
             database_url=os.environ.get("MESH_DATABASE_URL") or None,
-            embedded_port=int(os.environ.get("MESH_EMBEDDED_PORT", "55432")),
+            embedded_port=_port(os.environ.get("MESH_EMBEDDED_PORT", "55432")),
         )
 
     @property

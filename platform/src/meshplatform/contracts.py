@@ -110,6 +110,26 @@ def read_contract(path: Path) -> dict[str, Any]:
     return document
 
 
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+_LOADABLE_TYPE = re.compile(r"bigint|integer|text|date|timestamptz|boolean|numeric\(\d+,\s*\d+\)")
+
+
+def _check_raw_target(path: Path, domain: str, schema: str, table: str, columns: tuple[ColumnSpec, ...]) -> None:
+    """The loader builds DDL from these names and types: accept only plain identifiers, the
+    domain's own raw schema, and the column types the loader knows how to check."""
+    if schema != f"raw_{domain}" or not _IDENTIFIER.fullmatch(table):
+        raise MeshError(
+            f"{path}: physicalName {schema}.{table!r} must be raw_{domain}.<table> with a lower-case identifier",
+            hint="a domain's exports land in its own raw schema",
+        )
+    for column in columns:
+        if not _IDENTIFIER.fullmatch(column.name) or not _LOADABLE_TYPE.fullmatch(column.physical_type):
+            raise MeshError(
+                f"{path}: column {column.name!r} of type {column.physical_type!r} cannot be loaded",
+                hint="use lower-case identifiers and one of bigint, integer, text, date, timestamptz, boolean, numeric(p,s)",
+            )
+
+
 def source_spec(path: Path) -> SourceSpec:
     """Build the spec of an inbound export from its contract."""
     document = read_contract(path)
@@ -117,6 +137,8 @@ def source_spec(path: Path) -> SourceSpec:
         (obj,) = document["schema"]
         custom = _custom(obj.get("customProperties"))
         schema, table = obj["physicalName"].split(".", 1)
+        columns = tuple(_column(p) for p in obj["properties"])
+        _check_raw_target(path, document["domain"], schema, table, columns)
         return SourceSpec(
             domain=document["domain"],
             name=obj["name"],
@@ -125,8 +147,8 @@ def source_spec(path: Path) -> SourceSpec:
             schema=schema,
             table=table,
             file_pattern=custom["filePattern"],
-            columns=tuple(_column(p) for p in obj["properties"]),
-            trailing_empty_column=bool(custom.get("trailingEmptyColumn", False)),
+            columns=columns,
+            trailing_empty_column=custom.get("trailingEmptyColumn", False) is True,
             version_column=custom["versionColumn"],
         )
     except (KeyError, ValueError, TypeError) as exc:

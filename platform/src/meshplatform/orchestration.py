@@ -45,7 +45,13 @@ def init_airflow(settings: Settings) -> None:
     result = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
-        raise MeshError(f"`airflow db migrate` failed:\n{tail}", hint=f"metadata DB: {os.environ['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN']}")
+        raise MeshError(f"`airflow db migrate` failed:\n{tail}", hint=f"metadata DB: {_without_password(os.environ['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'])}")
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,9 @@ def load_domain(
         roles.ensure_roles(conn, domains.discover(settings.domains_dir))
         for spec in inbound_sources(settings.contracts_dir, name):
             files = export_files(settings.exports_dir, spec)
+            if not files:
+                folder = settings.exports_dir / spec.domain
+                print(f"warning: no {spec.name} exports ({spec.file_pattern}) in {folder}: nothing to load", file=sys.stderr)
             for result in load_source(conn, spec, files, progress=progress):
                 state = "skipped (already loaded)" if result.skipped else "loaded"
                 print(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from psycopg import sql
+
 from meshplatform.config import Settings
 from meshplatform.contracts import inbound_sources
 from meshplatform.meta import SCHEMA, ensure_meta
@@ -29,16 +31,20 @@ def build_summary(settings: Settings, info: ConnectionInfo, run_id: str | None =
                 (spec.domain, spec.name),
             ).fetchone()
             exists = conn.execute("select to_regclass(%s)", (spec.qualified_table,)).fetchone()[0]
-            rows = conn.execute(f"select count(*) from {spec.qualified_table}").fetchone()[0] if exists else 0
+            table = sql.SQL("select count(*) from {}").format(sql.Identifier(spec.schema, spec.table))
+            rows = conn.execute(table).fetchone()[0] if exists else 0
             sources.append((f"{spec.domain}.{spec.name}", *ledger, rows))
         run_id = run_id or (conn.execute(f"select run_id from {SCHEMA}.dbt_results order by id desc limit 1").fetchone() or [None])[0]
+        # A retried task records its nodes again under the same run: count each node's last result.
         dbt = conn.execute(
             f"""select domain,
                        count(*) filter (where resource_type = 'model' and status = 'success'),
                        count(*) filter (where resource_type in ('test', 'unit_test') and status = 'pass'),
                        count(*) filter (where resource_type in ('test', 'unit_test') and status = 'warn'),
                        count(*) filter (where status in ('error', 'fail'))
-                from {SCHEMA}.dbt_results where run_id = %s group by domain order by domain""",
+                from (select distinct on (unique_id) * from {SCHEMA}.dbt_results
+                      where run_id = %s order by unique_id, id desc) latest
+                group by domain order by domain""",
             (run_id,),
         ).fetchall()
         quality = conn.execute(

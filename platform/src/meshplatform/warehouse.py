@@ -126,4 +126,6 @@ def ensure_database(info: ConnectionInfo) -> None:
     with connect(admin, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (info.database,)).fetchone()
         if not exists:
-            conn.execute(f'create database "{info.database}"')
+            from psycopg import sql
+
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(info.database)))
