@@ -177,6 +177,28 @@ def _tool_commands(services: dict, tool: str) -> list[tuple[str, list[str]]]:
     ]
 
 
+def _mounts(service: dict) -> list[dict]:
+    """The service's volumes as {source, target, kind, read_only}, short (`src:dst[:ro]`) or long syntax."""
+    mounts = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            source, target = str(volume.get("source", "")), str(volume["target"])
+            kind = volume.get("type", "volume")
+            read_only = bool(volume.get("read_only", False))
+        else:
+            source, target, *options = str(volume).split(":")
+            kind = "bind" if source.startswith((".", "/", "~")) else "volume"
+            read_only = "ro" in ",".join(options).split(",")
+        mounts.append({"source": source, "target": target, "kind": kind, "read_only": read_only})
+    return mounts
+
+
+def _mount_of(mounts: list[dict], path: str) -> dict | None:
+    """The mount a container path lives in (the deepest target containing it), or None."""
+    containing = [m for m in mounts if Path(path) == Path(m["target"]) or Path(m["target"]) in Path(path).parents]
+    return max(containing, key=lambda m: len(Path(m["target"]).parts), default=None)
+
+
 def _dockerfile_instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
     instructions, buffer = [], ""
@@ -425,6 +447,94 @@ def test_mounted_paths_and_build_context_exist(compose: dict) -> None:
             assert dockerfile.resolve() == DOCKERFILE.resolve(), f"{name} must build from platform/Dockerfile"
     airflow_mounts = {v.split(":")[0] for v in compose["services"][INIT].get("volumes", []) if isinstance(v, str)}
     assert {"./domains", "./contracts", "./dags"} <= airflow_mounts, airflow_mounts
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_repository_code_is_mounted_read_only(services: dict, name: str) -> None:
+    """domains/, contracts/ and dags/ are read-only in the containers; the only writable mount is MESH_HOME.
+
+    The containers run as AIRFLOW_UID (default 50000), which cannot write a host checkout anyway:
+    a service that writes there (dbt's target/ or logs/) fails at start-up. `:ro` makes that
+    impossible to miss, on every host.
+    """
+    mounts = _mounts(services[name])
+    by_source = {m["source"]: m for m in mounts}
+    for source in ("./domains", "./contracts", "./dags"):
+        assert source in by_source, f"{name} does not mount {source}"
+        assert by_source[source]["read_only"], f"{name} must mount {source} read-only (`:ro`)"
+    writable = [m for m in mounts if not m["read_only"]]
+    home = _environment(services[name])["MESH_HOME"]
+    assert all(m["kind"] == "volume" for m in writable), f"{name}: writable bind mounts {writable}"
+    assert [m["target"] for m in writable] == [home], f"{name}: only MESH_HOME ({home}) may be writable: {writable}"
+
+
+def test_mesh_publish_writes_dbt_artifacts_to_mesh_home(services: dict, tmp_path: Path, monkeypatch) -> None:
+    """`mesh publish` (run by airflow-init) parses with dbt's target/ and logs/ under MESH_HOME, reads
+    the manifest from there, and runs in the domain folder (dbt-loom finds its config relative to it).
+
+    The container's settings are reproduced from the compose file; dbt and the copy are intercepted
+    (no container, no write outside tmp_path).
+    """
+    from meshplatform import registry
+    from meshplatform.config import Settings
+    from meshplatform.domains import Domain, discover
+    from meshplatform.warehouse import ConnectionInfo
+
+    env = _environment(services[INIT])
+    mounts = _mounts(services[INIT])
+    home = Path(env["MESH_HOME"])
+    domains_mount = next(m for m in mounts if m["source"] == "./domains")
+    # the image's layout: /opt/mesh mirrors the repository root (the Dockerfile's WORKDIR)
+    project = Path(domains_mount["target"]).parent
+    settings = Settings(
+        project_dir=project, home=home, registry_dir=tmp_path / "registry",
+        database_url=env["MESH_DATABASE_URL"], embedded_port=55432,
+    )  # fmt: skip
+    info = ConnectionInfo("postgres", 5432, "postgres", "x", "mesh")
+    # a user's DBT_TARGET_PATH / DBT_LOG_PATH must not send the artifacts elsewhere
+    monkeypatch.setenv("DBT_TARGET_PATH", str(Path(domains_mount["target"]) / "users" / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(Path(domains_mount["target"]) / "users" / "logs"))
+
+    class Stop(Exception):
+        pass
+
+    calls: list[dict] = []
+
+    def fake_run(command, cwd=None, env=None, **kwargs):
+        calls.append({"command": command, "cwd": Path(cwd)})
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    def fake_copy(source, destination):
+        calls[-1]["manifest"] = Path(source)
+        raise Stop
+
+    monkeypatch.setattr(registry.subprocess, "run", fake_run)
+    monkeypatch.setattr(registry.shutil, "copyfile", fake_copy)
+
+    for repo_domain in discover(ROOT / "domains"):
+        container_path = Path(domains_mount["target"]) / repo_domain.path.name
+        domain = Domain(repo_domain.name, container_path, repo_domain.upstream)
+        for upstream in domain.upstream:  # upstream manifests already published
+            (settings.registry_dir / upstream).mkdir(parents=True, exist_ok=True)
+            (settings.registry_dir / upstream / "manifest.json").write_text("{}")
+        with pytest.raises(Stop):
+            registry.publish(domain, settings, info)
+        call = calls[-1]
+        command = call["command"]
+        assert call["cwd"] == domain.path, "dbt must run in the domain folder (dbt-loom reads dbt_loom.config.yml there)"
+        outputs = {}
+        for flag in ("--target-path", "--log-path"):
+            assert flag in command, f"mesh publish must pass {flag}: {command}"
+            outputs[flag] = Path(command[command.index(flag) + 1])
+        for flag, path in outputs.items():
+            mount = _mount_of(mounts, str(path))
+            assert home in path.parents, f"{domain.name}: dbt {flag} {path} is not under MESH_HOME {home}"
+            assert mount and not mount["read_only"] and mount["target"] == str(home), (
+                f"{domain.name}: dbt {flag} {path} is not on the writable MESH_HOME volume"
+            )
+        assert call["manifest"] == outputs["--target-path"] / "manifest.json", (
+            f"{domain.name}: publish must read the manifest dbt wrote: {call['manifest']}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------

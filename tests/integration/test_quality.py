@@ -31,9 +31,12 @@ def test_clean_load_meets_every_expectation_and_is_recorded(loaded: Settings, co
 
 
 def test_failed_expectation_names_expectation_column_and_row_count(loaded: Settings, conn: psycopg.Connection) -> None:
+    originals = conn.execute(
+        "select transaction_id, fiat_currency from raw_withdrawals.withdrawals order by 1 limit 3"
+    ).fetchall()
     conn.execute(
-        """update raw_withdrawals.withdrawals set fiat_currency = 'DOGE'
-           where transaction_id in (select transaction_id from raw_withdrawals.withdrawals order by 1 limit 3)"""
+        "update raw_withdrawals.withdrawals set fiat_currency = 'DOGE' where transaction_id = any(%s)",
+        ([tid for tid, _ in originals],),
     )
     try:
         with pytest.raises(MeshError) as error:
@@ -43,4 +46,8 @@ def test_failed_expectation_names_expectation_column_and_row_count(loaded: Setti
         assert "expect_column_values_to_be_in_set on column fiat_currency: 3 of" in message
         assert "'DOGE'" in message
     finally:
-        conn.execute("update raw_withdrawals.withdrawals set fiat_currency = 'USD' where fiat_currency = 'DOGE'")
+        with conn.cursor() as cur:
+            cur.executemany(
+                "update raw_withdrawals.withdrawals set fiat_currency = %s where transaction_id = %s",
+                [(currency, tid) for tid, currency in originals],
+            )
