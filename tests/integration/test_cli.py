@@ -83,3 +83,18 @@ def test_embedded_server_refuses_a_taken_port(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "is taken by another process" in result.stderr
     assert "MESH_EMBEDDED_PORT" in result.stderr
+
+
+def test_generate_refuses_to_mix_data_sets_unless_forced(tmp_path: Path) -> None:
+    env = {"MESH_HOME": str(tmp_path)}
+    assert mesh("generate", "--size", "300", "--days", "3", env=env).returncode == 0
+    again = mesh("generate", "--size", "300", "--days", "3", env=env)
+    assert again.returncode == 0  # same parameters: the same files again
+    other = mesh("generate", "--size", "300", "--days", "2", env=env)
+    assert other.returncode == 2 and "would mix two data sets" in other.stderr
+    forced = mesh("generate", "--size", "300", "--days", "2", "--force", env=env)
+    assert forced.returncode == 0
+    assert sorted(p.name for p in (tmp_path / "exports" / "withdrawals").glob("*.csv")) == [
+        "withdrawals_2026-11-01.csv",
+        "withdrawals_2026-11-02.csv",
+    ]

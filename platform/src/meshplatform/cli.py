@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from meshplatform import domains, pipeline
 from meshplatform.config import Settings, disable_telemetry
@@ -42,9 +43,31 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from meshplatform.generator import generate
 
     out = _settings().exports_dir
+    _refuse_to_mix(out, args)
     truth = generate(out, size=args.size, days=args.days, seed=args.seed)
     print(f"wrote {sum(len(f) for f in truth.files.values())} export files to {out}: "
           f"{truth.unique_withdrawals:,} unique withdrawals, {truth.users:,} users (ground truth: {out / 'ground_truth.json'})")
+
+
+def _refuse_to_mix(out: Path, args: argparse.Namespace) -> None:
+    """Exports of other parameters would be loaded together with the new ones: refuse, or with
+    --force remove them first."""
+    from meshplatform.generator import GROUND_TRUTH_FILE, GroundTruth
+
+    if not (out / GROUND_TRUTH_FILE).exists():
+        return
+    old = GroundTruth.load(out)
+    if (old.size, old.days, old.seed) == (args.size, args.days, args.seed):
+        return
+    if not getattr(args, "force", False):
+        raise MeshError(
+            f"{out} holds exports of size {old.size}, {old.days} days, seed {old.seed}; "
+            "loading new ones beside them would mix two data sets",
+            hint="`make clean` starts over (warehouse included); `mesh generate --force` replaces the exports only",
+        )
+    for files in old.files.values():
+        for name in files:
+            (out / name).unlink(missing_ok=True)
 
 
 def _each_domain(names: list[str], action: Callable[[str], object]) -> None:
@@ -179,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = sub.add_parser("generate", help="write deterministic sample exports to $MESH_HOME/exports")
     sizing(generate)
+    generate.add_argument("--force", action="store_true", help="replace exports of other parameters")
     generate.set_defaults(func=cmd_generate)
 
     for name, func, text in [
