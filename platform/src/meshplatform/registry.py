@@ -2,6 +2,11 @@
 
 The registry is a folder (``MESH_REGISTRY_DIR``) with one ``<domain>/manifest.json`` per
 domain. Downstream domains read it through dbt-loom; the Airflow DAG renders from it.
+
+The platform's own dbt runs write nothing into a domain's folder: their ``target/`` and ``logs/``
+go to ``$MESH_HOME/dbt/<domain>/`` (``--target-path``/``--log-path``, which also override a
+``DBT_TARGET_PATH``/``DBT_LOG_PATH`` of the user). So ``domains/`` may be read-only, as in
+docker-compose, where it is mounted ``:ro`` and the containers run as another uid.
 """
 
 from __future__ import annotations
@@ -32,6 +37,16 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
+def dbt_output_dir(settings: Settings, domain: Domain) -> Path:
+    """Where the platform's dbt runs of ``domain`` write: ``<this>/target`` and ``<this>/logs``."""
+    return settings.home / "dbt" / domain.name
+
+
+def output_args(output_dir: Path) -> list[str]:
+    """dbt flags sending the artifacts (manifest, partial parse state) and dbt.log to ``output_dir``."""
+    return ["--target-path", str(output_dir / "target"), "--log-path", str(output_dir / "logs")]
+
+
 def run_dbt(domain: Domain, args: list[str], env: dict[str, str]) -> str:
     """Run dbt in the domain's folder with its own profile; fail with dbt's own last lines."""
     command = [dbt_executable(), *args, "--project-dir", str(domain.path), "--profiles-dir", str(domain.path)]
@@ -40,6 +55,7 @@ def run_dbt(domain: Domain, args: list[str], env: dict[str, str]) -> str:
     )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
+        tail = tail or f"(no output; exit code {result.returncode})"
         raise MeshError(
             f"`dbt {' '.join(args)}` failed in domain {domain.name}:\n{tail}",
             hint=f"reproduce with: cd {domain.path} && eval \"$(mesh env)\" && dbt {' '.join(args)}",
@@ -55,10 +71,11 @@ def publish(domain: Domain, settings: Settings, info: ConnectionInfo) -> Path:
             f"domain {domain.name} needs the published manifest of {missing} first",
             hint=f"publish upstream domains first: mesh publish {' '.join(missing)}",
         )
-    run_dbt(domain, ["parse", "--quiet"], runtime_env(settings, info))
+    output_dir = dbt_output_dir(settings, domain)
+    run_dbt(domain, ["parse", "--quiet", *output_args(output_dir)], runtime_env(settings, info))
     target = domain.manifest_in(settings.registry_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_suffix(".json.tmp")
-    shutil.copyfile(domain.path / "target" / "manifest.json", staging)
+    shutil.copyfile(output_dir / "target" / "manifest.json", staging)
     os.replace(staging, target)
     return target
