@@ -17,7 +17,7 @@ from typing import Any
 from meshplatform.config import TELEMETRY_OFF
 from meshplatform.domains import Domain, discover
 from meshplatform.errors import MeshError
-from meshplatform.registry import run_dbt
+from meshplatform.registry import output_args, run_dbt
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # A breaking change to an unversioned public model is only a warning in dbt; here it fails too.
@@ -54,7 +54,7 @@ def _target(work_dir: Path, domain: Domain) -> Path:
 
 def _scratch_args(work_dir: Path, domain: Domain) -> list[str]:
     """dbt's output of ``domain`` goes to the scratch folder, never to the project's target/ or logs/."""
-    return ["--target-path", str(_target(work_dir, domain)), "--log-path", str(work_dir / domain.name / "logs")]
+    return output_args(work_dir / domain.name)
 
 
 def _env(registry_dir: Path) -> dict[str, str]:
