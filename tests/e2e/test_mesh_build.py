@@ -106,7 +106,7 @@ def test_orphan_users_are_reported_not_dropped(first_run: RunOutcome, conn: psyc
     assert truth.orphan_withdrawals > 0
     warned = conn.execute(
         """select count(*) from mesh_meta.dbt_results
-           where unique_id like 'test.withdrawals.relationships_%' and status = 'warn' and run_id = %s""",
+           where unique_id like 'test.withdrawals.relationships_%%' and status = 'warn' and run_id = %s""",
         (first_run.run_id,),
     ).fetchone()[0]
     assert warned >= 1

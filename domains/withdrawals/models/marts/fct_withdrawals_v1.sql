@@ -4,13 +4,6 @@ withdrawals as (
 
     select * from {{ ref('stg_withdrawals') }}
 
-    {% if is_incremental() %}
-    -- Rows loaded (new, or a newer version such as a status update) since the last run.
-    -- The loader sets _loaded_at whenever it writes a row, so status updates are reprocessed;
-    -- re-delivered identical rows are not rewritten by the loader and are not picked up again.
-    where loaded_at > (select coalesce(max(loaded_at), '-infinity'::timestamptz) from {{ this }})
-    {% endif %}
-
 ),
 
 unique_withdrawals as (
@@ -19,6 +12,27 @@ unique_withdrawals as (
     select * from withdrawals
 
     where transaction_id = canonical_transaction_id
+
+    {% if is_incremental() %}
+    -- Canonical rows that are new or changed since the previous run, reprocessed by key:
+    -- * loaded after the latest loaded_at already in the table, minus a lookback (var
+    --   fct_withdrawals_lookback): the loader's _loaded_at is its transaction's start, so a long
+    --   load committing after a shorter one, and after a run, has an older _loaded_at;
+    -- * or not in the table at all, whenever loaded: a row becomes canonical without being
+    --   loaded again when the canonical row of its group gets a content correction and leaves it.
+    -- The rows that are no longer canonical (a smaller id of their group arrived, e.g. an original
+    -- first quarantined) are deleted by the model's post-hook (fct_withdrawals.yml).
+    and (
+        loaded_at > (
+            select coalesce(max(loaded_at), '-infinity'::timestamptz)
+            from {{ this }}
+        ) - interval '{{ var("fct_withdrawals_lookback", "1 day") }}'
+        or not exists (
+            select 1 from {{ this }} as existing
+            where existing.transaction_id = withdrawals.transaction_id
+        )
+    )
+    {% endif %}
 
 ),
 
