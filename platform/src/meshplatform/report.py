@@ -347,6 +347,15 @@ def _headline(wh: Warehouse) -> str:
     ) + "</div>"
 
 
+def _daily_series(
+    rows: list[Any], colors: dict[str, str], value: Callable[[Any], float]
+) -> tuple[list[Any], list[tuple[str, str, list[float]]]]:
+    """Pivot (day, series name, ...) rows into sorted days and one value list per series (0 when absent)."""
+    days = sorted({r[0] for r in rows})
+    cell = {(r[0], r[1]): value(r) for r in rows}
+    return days, [(name, color, [cell.get((d, name), 0) for d in days]) for name, color in colors.items()]
+
+
 def _day_labels(days: Sequence[date]) -> list[str]:
     years = {d.year for d in days}
     return [f"{d:%b %d}" if len(years) == 1 else f"{d:%Y-%m-%d}" for d in days]
@@ -363,10 +372,9 @@ def _daily_volumes(wh: Warehouse) -> str:
     )
     if not rows:
         return note("The table exists but holds no rows yet.")
-    days = sorted({r[0] for r in rows})
     colors = series_colors((r[1] for r in rows), CURRENCY_ORDER)
-    cell = {(r[0], r[1]): r for r in rows}
-    series = [(cur, color, [float(cell[(d, cur)][3]) if (d, cur) in cell else 0.0 for d in days]) for cur, color in colors.items()]
+    days, series = _daily_series(rows, colors, lambda r: float(r[3]))
+    cell = {(r[0], r[1]): r for r in rows}  # the per-day fiat table below
     chart = stacked_bar_chart(
         _day_labels(days),
         [f"{d:%Y-%m-%d}" for d in days],
@@ -421,10 +429,8 @@ def _status_breakdown(wh: Warehouse) -> str:
     )
     if not rows:
         return note("The table exists but holds no rows yet.")
-    days = sorted({r[0] for r in rows})
     colors = series_colors((r[1] for r in rows), STATUS_ORDER, STATUS_COLORS)
-    cell = {(d, s): int(n) for d, s, n in rows}
-    series = [(s, color, [cell.get((d, s), 0) for d in days]) for s, color in colors.items()]
+    days, series = _daily_series(rows, colors, lambda r: int(r[2]))
     chart = stacked_bar_chart(
         _day_labels(days),
         [f"{d:%Y-%m-%d}" for d in days],
