@@ -4,17 +4,18 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 LOCK := platform/requirements.lock
+DEV_LOCK := platform/requirements-dev.lock
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test env lock airflow report db-start db-stop clean
+.PHONY: demo test lint env lock airflow report db-start db-stop clean
 
-env: $(STAMP) ## create .venv from the lock (exact versions) and install the platform package
+env: $(STAMP) ## create .venv from the locks (exact versions) and install the platform package
 
-$(STAMP): $(LOCK) platform/pyproject.toml
+$(STAMP): $(LOCK) $(DEV_LOCK) platform/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet -r $(LOCK)
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet -r $(LOCK) -r $(DEV_LOCK)
 	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet --no-deps -e platform
 	@touch $(STAMP)
 
@@ -30,8 +31,13 @@ airflow: env ## run Airflow (standalone: UI on :8080, scheduler) on the local wa
 report: env ## write the HTML report of the published products to .mesh/report.html
 	$(BIN)/mesh report
 
-lock: ## recompile the lock from platform/requirements.in
+lint: env ## ruff (lint + format check) on the Python code
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lock: ## recompile both locks: runtime (platform/requirements.in) and dev tools (requirements-dev.in)
 	$(BIN)/uv pip compile platform/requirements.in --python-version 3.11 --no-header -o $(LOCK)
+	$(BIN)/uv pip compile platform/requirements-dev.in --python-version 3.11 --no-header -o $(DEV_LOCK)
 
 db-start: env ## start the embedded Postgres (idempotent)
 	$(BIN)/mesh db start

@@ -13,10 +13,9 @@ import psycopg
 import pytest
 
 from meshplatform.config import TELEMETRY_OFF, Settings
-from meshplatform.embedded import EmbeddedPostgres
-from meshplatform.warehouse import ConnectionInfo
+from meshplatform.warehouse.connection import ConnectionInfo
+from meshplatform.warehouse.embedded import EmbeddedPostgres
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 # The URL given to the test run names the external server to test against; each test module
 # gets its own database on it. The platform under test only sees the per-module URL.
 EXTERNAL_ADMIN_URL = os.environ.pop("MESH_DATABASE_URL", None)
@@ -72,7 +71,14 @@ def mesh_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture
 def conn(mesh_env: Settings) -> Iterator[psycopg.Connection]:
-    from meshplatform.warehouse import connect, connection_info
+    from meshplatform.warehouse.connection import connect, connection_info
 
     with connect(connection_info(mesh_env), autocommit=True) as connection:
         yield connection
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that gets a warehouse database is a `db` test; `dbt` and `e2e` are set per module."""
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)

@@ -40,8 +40,8 @@ def main() -> None:
 
     from meshplatform.config import Settings
     from meshplatform.domains import discover
-    from meshplatform.orchestration import airflow_env
-    from meshplatform.pipeline import publish_domain
+    from meshplatform.orchestration.runner import airflow_env
+    from meshplatform.orchestration.steps import publish_domain
 
     settings = Settings.from_env()
     for domain in discover(settings.domains_dir):
@@ -50,7 +50,11 @@ def main() -> None:
     parses, tasks = [], 0
     for _ in range(args.runs):
         stdout = subprocess.run(
-            [sys.executable, "-c", CHILD.format(dags=str(settings.dags_dir))], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", CHILD.format(dags=str(settings.dags_dir))],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         _, imported, parsed, count = next(line for line in stdout.splitlines() if line.startswith("RESULT")).split()
         parses.append(float(parsed))

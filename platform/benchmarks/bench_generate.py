@@ -49,7 +49,7 @@ class Result:
 
 def run_one(size: int, days: int, seed: int, out_dir: Path) -> Result:
     """Generate once in this process and measure it."""
-    from meshplatform.generator import generate
+    from meshplatform.sample_data.generator import generate
 
     started = time.perf_counter()
     truth = generate(out_dir, size=size, days=days, seed=seed)
@@ -82,8 +82,7 @@ def markdown_section(results: list[Result], seed: int) -> str:
         " (interpreter and numpy included); it stays flat because the generator streams"
         " fixed-size chunks.",
         "",
-        "| unique withdrawals | days | rows written | output MB | wall s | rows/s"
-        " | withdrawals/s | peak RSS MB |",
+        "| unique withdrawals | days | rows written | output MB | wall s | rows/s | withdrawals/s | peak RSS MB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
@@ -100,9 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
-    parser.add_argument(
-        "--child", nargs=4, metavar=("SIZE", "DAYS", "SEED", "DIR"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--child", nargs=4, metavar=("SIZE", "DAYS", "SEED", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:

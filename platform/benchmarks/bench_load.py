@@ -31,10 +31,10 @@ def run_one(size: int, admin_url: str) -> dict[str, float]:
     """Generate `size` withdrawals, load them twice into a fresh database, time both loads."""
     import psycopg
 
-    from meshplatform.contracts import inbound_sources
-    from meshplatform.generator import generate
-    from meshplatform.load import export_files, load_source
-    from meshplatform.warehouse import ConnectionInfo, connect
+    from meshplatform.contracts.model import inbound_sources
+    from meshplatform.ingest.load import export_files, load_source
+    from meshplatform.sample_data.generator import generate
+    from meshplatform.warehouse.connection import ConnectionInfo, connect
 
     admin = ConnectionInfo.from_url(admin_url)
     database = f"mesh_bench_{uuid.uuid4().hex[:8]}"
@@ -75,7 +75,7 @@ def main() -> None:
     server = None
     url = args.url
     if url is None:
-        from meshplatform.embedded import EmbeddedPostgres
+        from meshplatform.warehouse.embedded import EmbeddedPostgres
 
         server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="mesh-bench-")) / "pgdata", 55450)
         server.start()
@@ -83,10 +83,17 @@ def main() -> None:
     results = []
     try:
         for size in args.sizes:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", str(size), "--url", url],
-                check=True, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            ).stdout.strip().splitlines()[-1]
+            out = (
+                subprocess.run(
+                    [sys.executable, __file__, "--child", str(size), "--url", url],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             result = json.loads(out)
             results.append(result)
             print(

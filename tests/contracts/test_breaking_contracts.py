@@ -9,12 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from project_copy import (
-    DIM_USERS_CONTRACT, FCT_WITHDRAWALS_CONTRACT, PROJECT_DIR, copy_project, edit_yaml, prop, schema_object, to_v1_era,
+    DIM_USERS_CONTRACT,
+    FCT_WITHDRAWALS_CONTRACT,
+    PROJECT_DIR,
+    copy_project,
+    edit_yaml,
+    prop,
+    schema_object,
+    to_v1_era,
 )  # fmt: skip
-from meshplatform.contract_breaking import contract_changes
-from meshplatform.contracts import ProductSpec, product_spec
+
+from meshplatform.contracts.breaking import contract_changes
+from meshplatform.contracts.model import ProductSpec, product_spec
+
+pytestmark = pytest.mark.dbt
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +108,10 @@ def test_fct_withdrawals_precision_change_is_refused(tmp_path: Path) -> None:
                    lambda d: prop(d, "fct_withdrawals_v1", "toco_amount").update(physicalType="numeric(18,4)"))  # fmt: skip
     findings, _ = contract_changes(base, head)
     assert fields(findings) == {(1, "toco_amount", "physicalType")}
-    assert "withdrawals.fct_withdrawals v1 column toco_amount [physicalType]: changed from numeric(18,2) to numeric(18,4)" in str(findings[0])
+    assert (
+        "withdrawals.fct_withdrawals v1 column toco_amount [physicalType]: changed from numeric(18,2) to numeric(18,4)"
+        in str(findings[0])
+    )
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,23 @@ from pathlib import Path
 
 import pytest
 from project_copy import (
-    DIM_USERS_CONTRACT, DIM_USERS_YML, PROJECT_DIR, copy_project, dbt_version, edit_yaml, git, schema_object,
-    to_v1_era, use_project,
+    DIM_USERS_CONTRACT,
+    DIM_USERS_YML,
+    PROJECT_DIR,
+    copy_project,
+    dbt_version,
+    edit_yaml,
+    git,
+    schema_object,
+    to_v1_era,
+    use_project,
 )  # fmt: skip
 
 from meshplatform.cli import main
-from meshplatform.contract_breaking import breaking
-from meshplatform.dbt_state import parse_mesh
+from meshplatform.contracts.breaking import breaking
+from meshplatform.dbt.state import parse_mesh
+
+pytestmark = pytest.mark.dbt
 
 V2_FILES = [DIM_USERS_CONTRACT, DIM_USERS_YML, Path("domains/users/models/marts/dim_users_v2.sql")]
 
@@ -51,7 +61,10 @@ def test_releasing_v2_passes_against_the_merge_base(repo: Path, monkeypatch: pyt
     assert "merge base of HEAD with main" in report.notes[0]
     text = "\n".join(report.passed)
     assert "users.dim_users: v2 breaks v1" in text and "contract 1.0.0 -> 2.0.0, v1 kept until 2027-03-31" in text
-    assert "users: dbt state:modified.contract vs base revision: no breaking change; contracts changed compatibly: model.users.dim_users.v2" in text
+    assert (
+        "users: dbt state:modified.contract vs base revision: no breaking change; contracts changed compatibly: model.users.dim_users.v2"
+        in text
+    )
     assert "withdrawals: dbt state:modified.contract vs base revision: no breaking change" in text
 
 
@@ -82,14 +95,18 @@ def test_breaking_v1_in_place_is_refused_by_contract_and_dbt(
     assert ("FAIL users.dim_users v1 column country [column]: column removed or renamed: v1 is published and must not "
             "break; publish the change as a new model version (major contract version) instead") in out  # fmt: skip
     for state in ("base revision", "published manifest"):
-        header = f"FAIL users [dbt state:modified.contract vs {state}]: Breaking change to contract Error in model dim_users"
+        header = (
+            f"FAIL users [dbt state:modified.contract vs {state}]: Breaking change to contract Error in model dim_users"
+        )
         assert header in out, out
     assert out.count("- Columns were removed:") == 2 and "- country" in out
     assert "withdrawals: dbt state:modified.contract vs published manifest: no breaking change" in out
     assert "contracts breaking: 3 problem(s)" in err and "hint: leave published versions as they are" in err
 
 
-def test_an_unknown_base_is_a_clear_error(repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_base_is_a_clear_error(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     use_project(monkeypatch, repo)
     assert main(["contracts", "breaking", "--base", "no-such-branch"]) == 2
     assert "git revision 'no-such-branch' not found" in capsys.readouterr().err

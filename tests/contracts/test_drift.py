@@ -10,14 +10,26 @@ from typing import Any
 
 import pytest
 from project_copy import (
-    DIM_USERS_CONTRACT, DIM_USERS_YML, FCT_WITHDRAWALS_CONTRACT, FCT_WITHDRAWALS_YML, PROJECT_DIR,
-    copy_project, dbt_column, dbt_model, dbt_version, edit_yaml, prop, schema_object,
+    DIM_USERS_CONTRACT,
+    DIM_USERS_YML,
+    FCT_WITHDRAWALS_CONTRACT,
+    FCT_WITHDRAWALS_YML,
+    PROJECT_DIR,
+    copy_project,
+    dbt_column,
+    dbt_model,
+    dbt_version,
+    edit_yaml,
+    prop,
+    schema_object,
 )  # fmt: skip
 
 from meshplatform.cli import main
-from meshplatform.contract_checks import drift
-from meshplatform.contracts import products
-from meshplatform.dbt_state import parse_mesh
+from meshplatform.contracts.checks import drift
+from meshplatform.contracts.model import products
+from meshplatform.dbt.state import parse_mesh
+
+pytestmark = pytest.mark.dbt
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +87,12 @@ FCT = "withdrawals.fct_withdrawals"
          "relation", "version-without-contract", "primary-key", "lower-bound"],
 )  # fmt: skip
 def test_a_changed_contract_disagrees_with_dbt(
-    tmp_path: Path, manifests: dict[str, dict[str, Any]], contract: Path, change: Any, expected: tuple[Any, ...], words: str
+    tmp_path: Path,
+    manifests: dict[str, dict[str, Any]],
+    contract: Path,
+    change: Any,
+    expected: tuple[Any, ...],
+    words: str,
 ) -> None:
     project = copy_project(tmp_path)
     edit_yaml(project / contract, change)
@@ -98,7 +115,9 @@ def _drift_the_models(project: Path) -> None:
     def dim_users(doc: dict[str, Any]) -> None:
         v2_columns = dbt_model(doc)["columns"]
         dbt_column(v2_columns, "account_type")["constraints"] = []  # not_null dropped
-        dbt_column(v2_columns, "kyc_status")["data_tests"][1]["accepted_values"]["arguments"]["values"].remove("unverified")
+        dbt_column(v2_columns, "kyc_status")["data_tests"][1]["accepted_values"]["arguments"]["values"].remove(
+            "unverified"
+        )
         dbt_version(doc, 1).pop("deprecation_date")
 
     def fct_withdrawals(doc: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ import pytest
 from project_copy import DIM_USERS_CONTRACT, PROJECT_DIR, copy_project, edit_yaml, prop, schema_object
 
 from meshplatform.cli import main
-from meshplatform.contract_checks import lint
+from meshplatform.contracts.checks import lint
 
 
 def test_the_project_contracts_are_valid_odcs() -> None:
@@ -42,10 +42,16 @@ def test_a_product_contract_the_platform_cannot_read_fails(tmp_path: Path, capsy
     project = copy_project(tmp_path)
     edit_yaml(project / DIM_USERS_CONTRACT, lambda d: schema_object(d, "dim_users_v2")["customProperties"].pop(1))
     (finding,) = lint(project / "contracts").findings
-    assert finding.field == "platform" and "product contract is incomplete" in finding.message and "dbtVersion" in finding.message
+    assert (
+        finding.field == "platform"
+        and "product contract is incomplete" in finding.message
+        and "dbtVersion" in finding.message
+    )
 
 
-def test_cli_exit_code_and_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exit_code_and_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     project = copy_project(tmp_path)
     monkeypatch.setenv("MESH_PROJECT_DIR", str(project))
     assert main(["contracts", "lint"]) == 0

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 
 from meshplatform.config import Settings
-from meshplatform.generator import GroundTruth, generate
-from meshplatform.orchestration import RunOutcome, init_airflow, run_mesh_build
-from meshplatform.pipeline import publish_domain, warehouse
-from meshplatform.registry import dbt_executable, runtime_env
+from meshplatform.dbt.registry import dbt_executable, runtime_env
+from meshplatform.orchestration.runner import RunOutcome, init_airflow, run_mesh_build
+from meshplatform.orchestration.steps import publish_domain, warehouse
+from meshplatform.sample_data.generator import GroundTruth, generate
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,9 @@ def test_every_task_succeeds(first_run: RunOutcome) -> None:
     assert any(task.startswith("withdrawals.dbt.") for task in first_run.task_states)
 
 
-def test_rows_in_equal_rows_loaded_plus_quarantined(first_run: RunOutcome, conn: psycopg.Connection, truth: GroundTruth) -> None:
+def test_rows_in_equal_rows_loaded_plus_quarantined(
+    first_run: RunOutcome, conn: psycopg.Connection, truth: GroundTruth
+) -> None:
     ledger = dict(
         conn.execute(
             """select source, array[sum(rows_read), sum(rows_loaded), sum(rows_quarantined)]
@@ -72,9 +74,13 @@ def test_rows_in_equal_rows_loaded_plus_quarantined(first_run: RunOutcome, conn:
     assert conn.execute("select count(*) from mesh_meta.quarantine").fetchone()[0] == sum(truth.malformed_rows.values())
 
 
-def test_published_products_match_the_ground_truth(first_run: RunOutcome, conn: psycopg.Connection, truth: GroundTruth) -> None:
+def test_published_products_match_the_ground_truth(
+    first_run: RunOutcome, conn: psycopg.Connection, truth: GroundTruth
+) -> None:
     assert conn.execute("select count(*) from users.dim_users").fetchone()[0] == truth.users
-    assert conn.execute("select count(*), count(distinct transaction_id) from withdrawals.fct_withdrawals").fetchone() == (
+    assert conn.execute(
+        "select count(*), count(distinct transaction_id) from withdrawals.fct_withdrawals"
+    ).fetchone() == (
         truth.unique_withdrawals,
         truth.unique_withdrawals,
     )
@@ -102,7 +108,9 @@ def test_published_products_match_the_ground_truth(first_run: RunOutcome, conn: 
     assert orphans == truth.orphan_withdrawals
 
 
-def test_orphan_users_are_reported_not_dropped(first_run: RunOutcome, conn: psycopg.Connection, truth: GroundTruth) -> None:
+def test_orphan_users_are_reported_not_dropped(
+    first_run: RunOutcome, conn: psycopg.Connection, truth: GroundTruth
+) -> None:
     assert truth.orphan_withdrawals > 0
     warned = conn.execute(
         """select count(*) from mesh_meta.dbt_results
@@ -121,18 +129,26 @@ def test_rerun_changes_nothing(first_run: RunOutcome, mesh_env: Settings, conn: 
     assert conn.execute("select count(*) from mesh_meta.load_ledger").fetchone()[0] == ledger
 
 
-def test_domain_team_builds_withdrawals_alone_with_plain_dbt(first_run: RunOutcome, mesh_env: Settings, conn: psycopg.Connection) -> None:
+def test_domain_team_builds_withdrawals_alone_with_plain_dbt(
+    first_run: RunOutcome, mesh_env: Settings, conn: psycopg.Connection
+) -> None:
     before = fingerprint(conn)
     domain_dir = mesh_env.domains_dir / "withdrawals"
     env = {**os.environ, **runtime_env(mesh_env, warehouse(mesh_env))}
-    result = subprocess.run([dbt_executable(), "build"], cwd=domain_dir, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [dbt_executable(), "build"], check=False, cwd=domain_dir, env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "ERROR=0" in result.stdout
     assert fingerprint(conn) == before
 
 
-def test_failed_validation_stops_downstream_domains(first_run: RunOutcome, mesh_env: Settings, conn: psycopg.Connection) -> None:
-    conn.execute("update raw_users.users set kyc_status = 'bogus' where user_id = (select min(user_id) from raw_users.users)")
+def test_failed_validation_stops_downstream_domains(
+    first_run: RunOutcome, mesh_env: Settings, conn: psycopg.Connection
+) -> None:
+    conn.execute(
+        "update raw_users.users set kyc_status = 'bogus' where user_id = (select min(user_id) from raw_users.users)"
+    )
     before = fingerprint(conn)
     try:
         outcome = build(mesh_env)

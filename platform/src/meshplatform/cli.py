@@ -8,9 +8,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from meshplatform import domains, pipeline
+from meshplatform import domains
 from meshplatform.config import Settings, disable_telemetry
 from meshplatform.errors import MeshError
+from meshplatform.orchestration import steps as pipeline
 
 
 def _settings() -> Settings:
@@ -28,11 +29,14 @@ def cmd_db(args: argparse.Namespace) -> None:
     elif args.action == "stop":
         print("stopped" if server.stop() else "not running")
     else:
-        print("running" if server.is_running() else "not running", f"({settings.pgdata_dir}, port {settings.embedded_port})")
+        print(
+            "running" if server.is_running() else "not running",
+            f"({settings.pgdata_dir}, port {settings.embedded_port})",
+        )
 
 
 def cmd_env(args: argparse.Namespace) -> None:
-    from meshplatform.registry import runtime_env
+    from meshplatform.dbt.registry import runtime_env
 
     settings = _settings()
     for key, value in runtime_env(settings, pipeline.warehouse(settings)).items():
@@ -40,19 +44,21 @@ def cmd_env(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from meshplatform.generator import generate
+    from meshplatform.sample_data.generator import generate
 
     out = _settings().exports_dir
     _refuse_to_mix(out, args)
     truth = generate(out, size=args.size, days=args.days, seed=args.seed)
-    print(f"wrote {sum(len(f) for f in truth.files.values())} export files to {out}: "
-          f"{truth.unique_withdrawals:,} unique withdrawals, {truth.users:,} users (ground truth: {out / 'ground_truth.json'})")
+    print(
+        f"wrote {sum(len(f) for f in truth.files.values())} export files to {out}: "
+        f"{truth.unique_withdrawals:,} unique withdrawals, {truth.users:,} users (ground truth: {out / 'ground_truth.json'})"
+    )
 
 
 def _refuse_to_mix(out: Path, args: argparse.Namespace) -> None:
     """Exports of other parameters would be loaded together with the new ones: refuse, or with
     --force remove them first."""
-    from meshplatform.generator import GROUND_TRUTH_FILE, GroundTruth
+    from meshplatform.sample_data.generator import GROUND_TRUTH_FILE, GroundTruth
 
     if not (out / GROUND_TRUTH_FILE).exists():
         return
@@ -92,7 +98,7 @@ def cmd_publish(args: argparse.Namespace) -> None:
 
 
 def cmd_contracts(args: argparse.Namespace) -> None:
-    from meshplatform import contract_checks
+    from meshplatform.contracts import checks as contract_checks
 
     settings = _settings()
     if args.action == "lint":
@@ -100,7 +106,7 @@ def cmd_contracts(args: argparse.Namespace) -> None:
     elif args.action == "check":
         report = contract_checks.check(settings)
     else:
-        from meshplatform.contract_breaking import breaking
+        from meshplatform.contracts.breaking import breaking
 
         report = breaking(settings, args.base)
     print(contract_checks.render(report))
@@ -116,8 +122,8 @@ def cmd_domains(args: argparse.Namespace) -> None:
 
 
 def cmd_airflow(args: argparse.Namespace) -> None:
-    from meshplatform import orchestration
-    from meshplatform.registry import runtime_env
+    from meshplatform.dbt.registry import runtime_env
+    from meshplatform.orchestration import runner as orchestration
 
     settings = _settings()
     if args.action == "init":
@@ -132,7 +138,7 @@ def cmd_airflow(args: argparse.Namespace) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> None:
-    from meshplatform.orchestration import init_airflow, run_mesh_build_logged
+    from meshplatform.orchestration.runner import init_airflow, run_mesh_build_logged
 
     settings = _settings()
     pipeline.warehouse(settings, start=True)
@@ -149,14 +155,14 @@ def cmd_build(args: argparse.Namespace) -> None:
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
-    from meshplatform.summary import build_summary
+    from meshplatform.reporting.summary import build_summary
 
     settings = _settings()
     print(build_summary(settings, pipeline.warehouse(settings, start=True)))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from meshplatform.report import build_report
+    from meshplatform.reporting.report import build_report
 
     settings = _settings()
     out = build_report(settings, pipeline.warehouse(settings, start=True), settings.home / "report.html")
@@ -164,7 +170,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from meshplatform.generator import GroundTruth
+    from meshplatform.sample_data.generator import GroundTruth
 
     settings = _settings()
     info = pipeline.warehouse(settings, start=True)
@@ -223,7 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     contracts.set_defaults(func=cmd_contracts)
     sub.add_parser("domains", help="list the domains and what they read").set_defaults(func=cmd_domains)
     airflow = sub.add_parser("airflow", help="Airflow helpers")
-    airflow.add_argument("action", choices=["init", "standalone"], help="init: migrate the metadata DB; standalone: UI + scheduler")
+    airflow.add_argument(
+        "action", choices=["init", "standalone"], help="init: migrate the metadata DB; standalone: UI + scheduler"
+    )
     airflow.set_defaults(func=cmd_airflow)
     sub.add_parser("build", help="run the mesh_build DAG once (dag.test)").set_defaults(func=cmd_build)
     sub.add_parser("summary", help="what has been loaded, quarantined, built and tested").set_defaults(func=cmd_summary)
@@ -251,8 +259,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         print(f"error: the database refused: {first_line}", file=sys.stderr)
-        print("  hint: the platform's user needs CREATEROLE (or superuser) and CREATE on the database; "
-              "see README, 'Use your own Postgres'", file=sys.stderr)
+        print(
+            "  hint: the platform's user needs CREATEROLE (or superuser) and CREATE on the database; "
+            "see README, 'Use your own Postgres'",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

@@ -1,0 +1,6 @@
+"""Data contracts (ODCS v3.1): the model every other room reads (``model``), and the checks run
+in CI: lint against the standard, drift between contracts and dbt, breaking changes against a
+git base (``checks``, ``breaking``, ``gitbase``).
+
+May import: ``config``, ``errors``, ``domains``, ``dbt`` (the checks parse the domain projects).
+"""

@@ -1,0 +1,81 @@
+"""Run a domain's dbt project and publish its manifest to the registry.
+
+The registry is a folder (``MESH_REGISTRY_DIR``) with one ``<domain>/manifest.json`` per
+domain. Downstream domains read it through dbt-loom; the Airflow DAG renders from it.
+
+The platform's own dbt runs write nothing into a domain's folder: their ``target/`` and ``logs/``
+go to ``$MESH_HOME/dbt/<domain>/`` (``--target-path``/``--log-path``, which also override a
+``DBT_TARGET_PATH``/``DBT_LOG_PATH`` of the user). So ``domains/`` may be read-only, as in
+docker-compose, where it is mounted ``:ro`` and the containers run as another uid.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from meshplatform.config import TELEMETRY_OFF, Settings
+from meshplatform.domains import Domain
+from meshplatform.errors import MeshError
+from meshplatform.warehouse.connection import ConnectionInfo
+
+
+def runtime_env(settings: Settings, info: ConnectionInfo) -> dict[str, str]:
+    """Variables dbt, dbt-loom and Airflow tasks need; also what `mesh env` prints."""
+    return {
+        **info.dbt_env(),
+        "MESH_REGISTRY_DIR": str(settings.registry_dir),
+        **{k: os.environ.get(k, v) for k, v in TELEMETRY_OFF.items()},
+    }
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def dbt_output_dir(settings: Settings, domain: Domain) -> Path:
+    """Where the platform's dbt runs of ``domain`` write: ``<this>/target`` and ``<this>/logs``."""
+    return settings.home / "dbt" / domain.name
+
+
+def output_args(output_dir: Path) -> list[str]:
+    """dbt flags sending the artifacts (manifest, partial parse state) and dbt.log to ``output_dir``."""
+    return ["--target-path", str(output_dir / "target"), "--log-path", str(output_dir / "logs")]
+
+
+def run_dbt(domain: Domain, args: list[str], env: dict[str, str]) -> str:
+    """Run dbt in the domain's folder with its own profile; fail with dbt's own last lines."""
+    command = [dbt_executable(), *args, "--project-dir", str(domain.path), "--profiles-dir", str(domain.path)]
+    result = subprocess.run(
+        command, cwd=domain.path, env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
+        tail = tail or f"(no output; exit code {result.returncode})"
+        raise MeshError(
+            f"`dbt {' '.join(args)}` failed in domain {domain.name}:\n{tail}",
+            hint=f'reproduce with: cd {domain.path} && eval "$(mesh env)" && dbt {" ".join(args)}',
+        )
+    return result.stdout
+
+
+def publish(domain: Domain, settings: Settings, info: ConnectionInfo) -> Path:
+    """Parse the domain (no database needed) and publish its manifest atomically."""
+    missing = [u for u in domain.upstream if not (settings.registry_dir / u / "manifest.json").exists()]
+    if missing:
+        raise MeshError(
+            f"domain {domain.name} needs the published manifest of {missing} first",
+            hint=f"publish upstream domains first: mesh publish {' '.join(missing)}",
+        )
+    output_dir = dbt_output_dir(settings, domain)
+    run_dbt(domain, ["parse", "--quiet", *output_args(output_dir)], runtime_env(settings, info))
+    target = domain.manifest_in(settings.registry_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_suffix(".json.tmp")
+    shutil.copyfile(output_dir / "target" / "manifest.json", staging)
+    staging.replace(target)
+    return target

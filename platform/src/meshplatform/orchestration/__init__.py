@@ -1,0 +1,6 @@
+"""Orchestration: the steps a domain's Airflow tasks run (``steps``), the callback that records
+dbt results (``callbacks``) and the local Airflow runner (``runner``: metadata DB, ``dag.test()``,
+standalone).
+
+May import every room below it: ``warehouse``, ``ingest``, ``contracts``, ``quality``, ``dbt``.
+"""

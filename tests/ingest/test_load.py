@@ -1,0 +1,162 @@
+"""Load into a real Postgres: idempotent on the natural key, accounted, transactional per file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+from paths import PROJECT_DIR
+
+from meshplatform.config import Settings
+from meshplatform.contracts.model import SourceSpec, inbound_sources
+from meshplatform.errors import ExportRejected
+from meshplatform.ingest.load import export_files, load_source
+
+HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
+
+
+def row(tid: str, status: str, updated: str, completed: str = "") -> str:
+    return f"{tid},7,2026-11-01T10:00:00Z,{completed},{status},10.00,EUR,9.20,0.920000,{updated},"
+
+
+@pytest.fixture(scope="module")
+def spec() -> SourceSpec:
+    return inbound_sources(PROJECT_DIR / "contracts", "withdrawals")[0]
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    (tmp_path / "withdrawals").mkdir()
+    return tmp_path
+
+
+def export(inbox: Path, day: str, *lines: str) -> Path:
+    path = inbox / "withdrawals" / f"withdrawals_2026-11-{day}.csv"
+    path.write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def table(conn: psycopg.Connection, spec: SourceSpec) -> dict[str, tuple[str, str]]:
+    rows = conn.execute(f"select transaction_id, status, _source_file from {spec.qualified_table}").fetchall()
+    return {tid: (status, source) for tid, status, source in rows}
+
+
+@pytest.fixture(autouse=True)
+def empty_tables(conn: psycopg.Connection) -> None:
+    conn.execute("drop schema if exists raw_withdrawals cascade")
+    conn.execute("drop schema if exists mesh_meta cascade")
+
+
+def test_later_version_wins_and_older_or_repeated_rows_change_nothing(
+    conn: psycopg.Connection, spec: SourceSpec, inbox: Path
+) -> None:
+    export(
+        inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00Z"), row("wd_2", "requested", "2026-11-01T11:00:00Z")
+    )
+    export(
+        inbox,
+        "02",
+        row("wd_1", "completed", "2026-11-02T09:00:00Z", completed="2026-11-02T09:00:00Z"),
+        row("wd_2", "requested", "2026-11-01T11:00:00Z"),  # re-delivered, unchanged
+    )
+    results = list(load_source(conn, spec, export_files(inbox, spec)))
+    assert [(r.rows_inserted, r.rows_updated, r.rows_unchanged) for r in results] == [(2, 0, 0), (0, 1, 1)]
+    assert table(conn, spec) == {
+        "wd_1": ("completed", "withdrawals_2026-11-02.csv"),
+        "wd_2": ("requested", "withdrawals_2026-11-01.csv"),
+    }
+    # an older version delivered late does not roll the status back
+    late = export(inbox, "03", row("wd_1", "processing", "2026-11-01T12:00:00Z"))
+    (result,) = load_source(conn, spec, [late])
+    assert (result.rows_loaded, result.rows_updated) == (1, 0)
+    assert table(conn, spec)["wd_1"][0] == "completed"
+
+
+def test_same_key_twice_in_one_file_keeps_the_latest_version(
+    conn: psycopg.Connection, spec: SourceSpec, inbox: Path
+) -> None:
+    path = export(
+        inbox, "01", row("wd_1", "completed", "2026-11-01T12:00:00Z"), row("wd_1", "requested", "2026-11-01T10:00:00Z")
+    )
+    (result,) = load_source(conn, spec, [path])
+    assert (result.rows_read, result.rows_loaded, result.rows_inserted) == (2, 2, 1)
+    assert table(conn, spec)["wd_1"][0] == "completed"
+
+
+def test_redelivered_file_is_a_no_op(conn: psycopg.Connection, spec: SourceSpec, inbox: Path) -> None:
+    path = export(inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00Z"), "wd_bad,x,,,,,,,,,")
+    first = list(load_source(conn, spec, [path]))
+    again = list(load_source(conn, spec, [path]))
+    assert not first[0].skipped and again[0].skipped
+    assert conn.execute("select count(*) from mesh_meta.load_ledger").fetchone()[0] == 1
+    assert conn.execute("select count(*) from mesh_meta.quarantine").fetchone()[0] == 1
+
+
+def test_quarantine_keeps_file_line_raw_line_and_reason(
+    conn: psycopg.Connection, spec: SourceSpec, inbox: Path
+) -> None:
+    bad = row("wd_2", "requested", "2026-11-01T10:00:00Z").replace("EUR", "DOGE")
+    path = export(inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00Z"), bad)
+    (result,) = load_source(conn, spec, [path])
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (2, 1, 1)
+    quarantined = conn.execute("select file_name, line_number, raw_line, reason from mesh_meta.quarantine").fetchall()
+    assert quarantined == [(path.name, 3, bad, "fiat_currency: 'DOGE' is not one of USD, EUR, GBP, MXN, BRL, ARS, COP")]
+
+
+def test_rejected_file_loads_nothing_and_stops_the_files_after_it(
+    conn: psycopg.Connection, spec: SourceSpec, inbox: Path
+) -> None:
+    export(inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00Z"))
+    broken = export(inbox, "02", row("wd_2", "requested", "2026-11-02T10:00:00Z"))
+    broken.write_bytes(broken.read_bytes() + "wd_3,7,\xe9\n".encode("latin-1"))
+    export(inbox, "03", row("wd_4", "requested", "2026-11-03T10:00:00Z"))
+    loaded = []
+    with pytest.raises(ExportRejected, match=r"withdrawals_2026-11-02\.csv: line 3, byte 8: not valid UTF-8"):
+        for result in load_source(conn, spec, export_files(inbox, spec)):
+            loaded.append(result.file_name)
+    assert loaded == ["withdrawals_2026-11-01.csv"]
+    assert set(table(conn, spec)) == {"wd_1"}  # wd_2 came before the bad line and was rolled back
+    assert conn.execute("select count(*) from mesh_meta.load_ledger").fetchone()[0] == 1
+    assert conn.execute("select count(*) from mesh_meta.quarantine").fetchone()[0] == 0
+
+
+def test_generated_exports_account_for_every_row_and_load_once(mesh_env: Settings, conn: psycopg.Connection) -> None:
+    from meshplatform.sample_data.generator import generate
+
+    truth = generate(mesh_env.exports_dir, size=3_000, days=4, seed=7)
+    counts = {}
+    for spec in inbound_sources(mesh_env.contracts_dir):
+        results = list(load_source(conn, spec, export_files(mesh_env.exports_dir, spec), progress=None))
+        assert all(r.rows_read == r.rows_loaded + r.rows_quarantined for r in results)
+        assert sum(r.rows_read for r in results) == truth.rows_written[spec.name]
+        counts[spec.name] = conn.execute(f"select count(*) from {spec.qualified_table}").fetchone()[0]
+        snapshot = conn.execute(
+            f"select md5(string_agg(t::text, '|' order by t::text)) from {spec.qualified_table} t"
+        ).fetchone()
+        again = list(load_source(conn, spec, export_files(mesh_env.exports_dir, spec)))
+        assert all(r.skipped for r in again)
+        assert (
+            conn.execute(
+                f"select md5(string_agg(t::text, '|' order by t::text)) from {spec.qualified_table} t"
+            ).fetchone()
+            == snapshot
+        )
+    assert counts == {"users": truth.users, "withdrawals": truth.distinct_transaction_ids}
+
+
+def test_same_version_with_different_content_is_settled_by_the_later_file_whatever_the_load_order(
+    conn: psycopg.Connection, spec: SourceSpec, inbox: Path
+) -> None:
+    older = export(inbox, "01", row("wd_1", "processing", "2026-11-01T10:00:00Z"))
+    newer = export(inbox, "02", row("wd_1", "failed", "2026-11-01T10:00:00Z"))
+    list(load_source(conn, spec, [newer, older]))  # delivered out of order
+    assert table(conn, spec)["wd_1"] == ("failed", "withdrawals_2026-11-02.csv")
+
+
+def test_timestamp_without_offset_is_read_as_utc(conn: psycopg.Connection, spec: SourceSpec, inbox: Path) -> None:
+    conn.execute("set timezone = 'Asia/Tokyo'")
+    path = export(inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00"))
+    list(load_source(conn, spec, [path]))
+    stored = conn.execute("select updated_at at time zone 'UTC' from raw_withdrawals.withdrawals").fetchone()[0]
+    assert stored.isoformat() == "2026-11-01T10:00:00"

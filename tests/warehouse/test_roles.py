@@ -1,0 +1,183 @@
+"""Isolation in Postgres: each domain builds as its own role, owns its schemas, reads only the
+public models of the domains it reads, and writes nowhere else. Every refusal is Postgres's.
+
+The domains are built for real: generated exports, the loader, published manifests and
+`dbt build` of each domain with its own profile (which sets the domain's role)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.errors import InsufficientPrivilege
+
+from meshplatform import domains
+from meshplatform.config import Settings
+from meshplatform.contracts.model import inbound_sources
+from meshplatform.dbt.registry import run_dbt, runtime_env
+from meshplatform.domains import Domain
+from meshplatform.ingest.load import load_source
+from meshplatform.orchestration.steps import load_domain, publish_domain, warehouse
+from meshplatform.sample_data.generator import generate
+from meshplatform.warehouse.roles import ensure_roles, readers_of, role_of, schemas_of
+
+pytestmark = pytest.mark.dbt
+
+USERS, WITHDRAWALS = role_of("users"), role_of("withdrawals")
+
+
+@pytest.fixture(scope="module")
+def built(mesh_env: Settings) -> Settings:
+    generate(mesh_env.exports_dir, size=500, days=2, seed=3)
+    env = runtime_env(mesh_env, warehouse(mesh_env))
+    for name in ("users", "withdrawals"):
+        publish_domain(name, mesh_env)
+        load_domain(name, mesh_env, progress=None)
+    for name in ("users", "withdrawals"):
+        run_dbt(domains.get(mesh_env.domains_dir, name), ["build"], env)
+    return mesh_env
+
+
+@contextmanager
+def as_role(conn: psycopg.Connection, role: str) -> Iterator[psycopg.Connection]:
+    conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
+    try:
+        yield conn
+    finally:
+        conn.execute("reset role")
+
+
+def test_each_domain_owns_its_schemas_and_everything_built_in_them(built: Settings, conn: psycopg.Connection) -> None:
+    for domain in ("users", "withdrawals"):
+        schemas = list(schemas_of(domain))
+        owners = dict(
+            conn.execute(
+                "select nspname, pg_get_userbyid(nspowner) from pg_namespace where nspname = any(%s)", (schemas,)
+            ).fetchall()
+        )
+        assert owners == dict.fromkeys(schemas, role_of(domain))
+        relations = dict(
+            conn.execute(
+                """select c.oid::regclass::text, pg_get_userbyid(c.relowner) from pg_class c
+                   join pg_namespace n on n.oid = c.relnamespace
+                   where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm')""",
+                (schemas,),
+            ).fetchall()
+        )
+        # the loader's raw table and dbt's staging views and marts were all created as the role
+        assert {f"raw_{domain}.{domain}", f"{domain}_staging.stg_{domain}"} <= relations.keys()
+        assert set(relations.values()) == {role_of(domain)}, relations
+    assert conn.execute(
+        "select pg_get_userbyid(nspowner) from pg_namespace where nspname = 'mesh_meta'"
+    ).fetchone() == (conn.info.user,)
+
+
+def test_a_domain_reads_the_public_models_of_the_domains_it_reads(built: Settings, conn: psycopg.Connection) -> None:
+    with as_role(conn, WITHDRAWALS):
+        assert conn.execute("select count(*) from users.dim_users").fetchone()[0] > 0
+
+
+@pytest.mark.parametrize("relation", ["users_staging.stg_users", "raw_users.users"])
+def test_staging_and_raw_relations_of_another_domain_are_refused(
+    built: Settings, conn: psycopg.Connection, relation: str
+) -> None:
+    with as_role(conn, WITHDRAWALS), pytest.raises(InsufficientPrivilege):
+        conn.execute(f"select * from {relation} limit 1")
+
+
+@pytest.mark.parametrize("schema", ["users", "users_staging", "raw_users", "mesh_meta", "public"])
+def test_creating_in_another_domains_or_the_platforms_schema_is_refused(
+    built: Settings, conn: psycopg.Connection, schema: str
+) -> None:
+    with as_role(conn, WITHDRAWALS), pytest.raises(InsufficientPrivilege):
+        conn.execute(f"create table {schema}.intruder (id int)")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into withdrawals.fct_withdrawals select * from withdrawals.fct_withdrawals limit 1",
+        "delete from raw_withdrawals.withdrawals",
+        "create view withdrawals.intruder as select 1 as id",
+        "drop table withdrawals.fct_withdrawals",
+        "create schema intruder",
+    ],
+)
+def test_writing_into_another_domain_is_refused(built: Settings, conn: psycopg.Connection, statement: str) -> None:
+    with as_role(conn, USERS), pytest.raises(InsufficientPrivilege):
+        conn.execute(statement)
+
+
+def test_reading_a_public_model_is_not_writing_it(built: Settings, conn: psycopg.Connection) -> None:
+    with as_role(conn, WITHDRAWALS), pytest.raises(InsufficientPrivilege):
+        conn.execute("update users.dim_users set kyc_status = kyc_status")
+
+
+def test_a_reader_sees_the_public_models_it_declares_and_nothing_else(
+    built: Settings, conn: psycopg.Connection
+) -> None:
+    """A third domain (its own role, so the real domains' grants stay as they are) that reads
+    withdrawals: its public model yes, its protected models in the same schema no; and once it
+    no longer declares withdrawals upstream, not even that."""
+    real = domains.discover(built.domains_dir)
+    probe = Domain(f"probe_{uuid.uuid4().hex[:8]}", built.domains_dir, upstream=("withdrawals",))
+    try:
+        ensure_roles(conn, [*real, probe])
+        with as_role(conn, role_of(probe.name)):
+            conn.execute("select * from withdrawals.fct_withdrawals limit 1")
+            for relation in (
+                "withdrawals.user_withdrawal_summary",
+                "withdrawals.fct_daily_withdrawal_volumes",
+                "users.dim_users",
+            ):
+                with pytest.raises(InsufficientPrivilege):
+                    conn.execute(f"select * from {relation} limit 1")
+        ensure_roles(conn, [*real, dataclasses.replace(probe, upstream=())])
+        with as_role(conn, role_of(probe.name)), pytest.raises(InsufficientPrivilege):
+            conn.execute("select * from withdrawals.fct_withdrawals limit 1")
+    finally:
+        for schema in schemas_of(probe.name):
+            conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
+        for role in (role_of(probe.name), readers_of(probe.name)):
+            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+    assert conn.execute("select pg_has_role(%s, %s, 'member')", (WITHDRAWALS, readers_of("users"))).fetchone() == (
+        True,
+    )
+
+
+def test_the_loader_writes_a_domains_raw_schema_as_the_domain(built: Settings, conn: psycopg.Connection) -> None:
+    (spec,) = inbound_sources(built.contracts_dir, "withdrawals")
+    misplaced = dataclasses.replace(spec, schema="raw_users")
+    with pytest.raises(InsufficientPrivilege):
+        list(load_source(conn, misplaced, []))
+
+
+def test_each_domain_rebuilds_as_its_role(built: Settings, conn: psycopg.Connection) -> None:
+    """A second build replaces the tables (dbt drops and recreates them): the grants come back."""
+    env = runtime_env(built, warehouse(built))
+    for name in ("users", "withdrawals"):
+        run_dbt(domains.get(built.domains_dir, name), ["build"], env)
+    with as_role(conn, WITHDRAWALS):
+        assert conn.execute("select count(*) from users.dim_users").fetchone()[0] > 0
+    owner = conn.execute(
+        "select pg_get_userbyid(relowner) from pg_class where oid = 'users.dim_users'::regclass"
+    ).fetchone()
+    assert owner == (USERS,)
+
+
+def test_relations_created_as_the_admin_are_handed_to_the_domain(built: Settings, conn: psycopg.Connection) -> None:
+    """A warehouse built before domains had roles: ensure_roles makes the domain own it all."""
+    conn.execute("create table users_staging.legacy (id int)")
+    try:
+        ensure_roles(conn, domains.discover(built.domains_dir))
+        owner = conn.execute(
+            "select pg_get_userbyid(relowner) from pg_class where oid = 'users_staging.legacy'::regclass"
+        )
+        assert owner.fetchone() == (USERS,)
+    finally:
+        conn.execute("drop table users_staging.legacy")
