@@ -61,3 +61,30 @@ def test_cli_exit_code_and_output(
     captured = capsys.readouterr()
     assert f"FAIL {DIM_USERS_CONTRACT}" in captured.out
     assert "contracts lint: 1 problem(s)" in captured.err and "hint:" in captured.err
+
+
+def _drop_owner(document: dict) -> None:
+    document["team"]["members"] = [m for m in document["team"]["members"] if m.get("role") != "owner"]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (_drop_owner, "no team member with role: owner"),
+        (lambda d: d.pop("support"), "no support channel"),
+        (
+            lambda d: d.update(slaProperties=[s for s in d["slaProperties"] if s["property"] != "freshness"]),
+            "freshness",
+        ),
+    ],
+    ids=["no-owner", "no-support", "no-freshness-sla"],
+)
+def test_a_product_contract_without_owner_support_or_freshness_fails(
+    tmp_path: Path, change: object, words: str
+) -> None:
+    project = copy_project(tmp_path)
+    edit_yaml(project / DIM_USERS_CONTRACT, change)  # type: ignore[arg-type]
+    report = lint(project / "contracts")
+    assert [(f.product, f.field) for f in report.findings] == [(str(DIM_USERS_CONTRACT), "ownership")]
+    assert words in report.findings[0].message
+    assert len(report.passed) == 3

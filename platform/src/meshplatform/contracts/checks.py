@@ -1,7 +1,8 @@
 """The contracts in ``contracts/`` are the source of truth: lint them, check the dbt models against them.
 
 - ``lint``: every contract validates against the ODCS JSON schema of its ``apiVersion``
-  (datacontract-cli) and the platform can read it.
+  (datacontract-cli) and the platform can read it; a product contract names its owner, a support
+  channel and a freshness SLA.
 - ``check`` (drift): the dbt YAML of each public model, as dbt itself parses it, says what the
   product contract says: versions, relation, access, enforced contract, deprecation dates, and per
   column the data type, required, primary key, unique and valid values. Every public model has a
@@ -30,6 +31,7 @@ from meshplatform.contracts.model import (
     read_contract,
     source_spec,
 )  # fmt: skip
+from meshplatform.contracts.ownership import problems as ownership_problems
 from meshplatform.dbt.state import parse_mesh
 from meshplatform.errors import MeshError
 
@@ -118,6 +120,9 @@ def lint(contracts_dir: Path) -> CheckReport:
             kind = _read_as_platform(path)
         except MeshError as exc:
             report.findings.append(Finding(label, None, None, "platform", str(exc)))
+            continue
+        if kind == "data product" and (missing := ownership_problems(read_contract(path))):
+            report.findings.extend(Finding(label, None, None, "ownership", problem) for problem in missing)
             continue
         report.passed.append(f"{label}: {'; '.join(c.name for c in run.checks)} ({kind})")
     if not report.passed and not report.findings:
