@@ -21,8 +21,9 @@ ALLOWED: dict[str, set[str]] = {
     "ingest": BASE | {"warehouse", "contracts"},
     "quality": BASE | {"warehouse", "contracts"},
     "reporting": BASE | {"warehouse", "contracts", "quality"},
-    "orchestration": BASE | {"warehouse", "dbt", "contracts", "ingest", "quality"},
+    "orchestration": BASE | {"warehouse", "dbt", "contracts", "ingest", "quality", "reporting"},
     "sample_data": {"errors"},
+    "serving": BASE,
     "cli": BASE | {"warehouse", "dbt", "contracts", "ingest", "quality", "reporting", "orchestration", "sample_data"},
 }
 MAX_LINES = 400

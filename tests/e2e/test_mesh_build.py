@@ -3,17 +3,23 @@ against the generator's ground truth; then re-run, broken, and built by a domain
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 import psycopg
 import pytest
+import yaml
 
 from meshplatform.config import Settings
 from meshplatform.dbt.registry import dbt_executable, runtime_env
 from meshplatform.orchestration.runner import RunOutcome, init_airflow, run_mesh_build
 from meshplatform.orchestration.steps import publish_domain, warehouse
+from meshplatform.reporting.catalog import gather
+from meshplatform.reporting.catalog_page import write_catalog
 from meshplatform.sample_data.generator import GroundTruth, generate
 
 pytestmark = pytest.mark.e2e
@@ -118,6 +124,59 @@ def test_orphan_users_are_reported_not_dropped(
         (first_run.run_id,),
     ).fetchone()[0]
     assert warned >= 1
+
+
+def _contract(mesh_env: Settings, path: str) -> dict:
+    return yaml.safe_load((mesh_env.contracts_dir / path).read_text(encoding="utf-8"))
+
+
+def test_catalog_lists_every_product_version_with_owner_sla_freshness_quality_and_lineage(
+    first_run: RunOutcome, mesh_env: Settings
+) -> None:
+    page = write_catalog(mesh_env, warehouse(mesh_env))
+    catalog = json.loads((page.parent / "catalog.json").read_text(encoding="utf-8"))
+    entries = {p["label"]: p for p in catalog["products"]}
+    assert set(entries) == {"users.dim_users", "withdrawals.fct_withdrawals"}
+    for label, path in (
+        ("users.dim_users", "users/dim_users.odcs.yaml"),
+        ("withdrawals.fct_withdrawals", "withdrawals/fct_withdrawals.odcs.yaml"),
+    ):
+        contract = _contract(mesh_env, path)
+        owner = next(m for m in contract["team"]["members"] if m["role"] == "owner")
+        entry = entries[label]
+        assert entry["owner"] == owner["name"]
+        assert [s["channel"] for s in entry["support"]] == [s["channel"] for s in contract["support"]]
+        freshness = next(s for s in contract["slaProperties"] if s["property"] == "freshness")
+        assert (freshness["value"], freshness["unit"]) == (2, "d") and entry["freshness_sla_hours"] == 48
+        assert entry["fresh"] is True and entry["last_built"] and entry["last_published"]
+        assert {v["relation"] for v in entry["versions"]} == {o["physicalName"] for o in contract["schema"]}
+        for version in entry["versions"]:
+            assert version["quality_total"] and version["quality_met"] == version["quality_total"], version
+            assert all(c["description"] for c in version["columns"])
+    dim_users = {v["version"]: v for v in entries["users.dim_users"]["versions"]}
+    assert dim_users[1]["status"] == "deprecated" and dim_users[1]["deprecation_date"] == "2027-03-31"
+    assert dim_users[2]["status"] == "active" and dim_users[2]["latest"]
+    assert dim_users[1]["consumers"] == [{"domain": "withdrawals", "models": ["stg_users__dim_users"]}]
+    assert dim_users[2]["consumers"] == []
+    edges = {tuple(edge) for edge in catalog["edges"]}
+    path = ["users/users_*.csv", "raw_users.users", "users_staging.stg_users", "users.dim_users",
+            "withdrawals.stg_users__dim_users", "withdrawals.user_withdrawal_summary"]  # fmt: skip
+    assert all(step in edges for step in pairwise(path)), edges
+    html = page.read_text(encoding="utf-8")
+    assert "Maria Gomez" in html and "deprecated, removed after 2027-03-31" in html and "<svg" in html
+    assert (page.parent / "contracts" / "users" / "dim_users.odcs.html").stat().st_size > 0
+
+
+def test_catalog_reports_a_product_older_than_its_freshness_sla_as_stale(
+    first_run: RunOutcome, mesh_env: Settings, conn: psycopg.Connection
+) -> None:
+    later = datetime.now(UTC) + timedelta(days=3)
+    catalog = gather(mesh_env, conn, now=later)
+    assert [(p.label, p.fresh) for p in catalog.products] == [
+        ("users.dim_users", False),
+        ("withdrawals.fct_withdrawals", False),
+    ]
+    assert all(p.age_hours and p.age_hours > 48 for p in catalog.products)
 
 
 def test_rerun_changes_nothing(first_run: RunOutcome, mesh_env: Settings, conn: psycopg.Connection) -> None:

@@ -165,8 +165,16 @@ def cmd_report(args: argparse.Namespace) -> None:
     from meshplatform.reporting.report import build_report
 
     settings = _settings()
-    out = build_report(settings, pipeline.warehouse(settings, start=True), settings.home / "report.html")
+    out = build_report(settings, pipeline.warehouse(settings, start=True), settings.report_path)
     print(f"report: {out} (self-contained HTML, opens offline)")
+
+
+def cmd_catalog(args: argparse.Namespace) -> None:
+    from meshplatform.reporting.catalog_page import write_catalog
+
+    settings = _settings()
+    page = write_catalog(settings, pipeline.warehouse(settings, start=True))
+    print(f"catalog: {page} (and catalog.json beside it; self-contained HTML, opens offline)")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -183,6 +191,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     truth = GroundTruth.load(settings.exports_dir)
     print(f"\nGround truth of the exports: {truth.unique_withdrawals:,} unique withdrawals, {truth.users:,} users.")
     cmd_report(args)
+    cmd_catalog(args)
 
 
 def _positive(text: str) -> int:
@@ -236,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("build", help="run the mesh_build DAG once (dag.test)").set_defaults(func=cmd_build)
     sub.add_parser("summary", help="what has been loaded, quarantined, built and tested").set_defaults(func=cmd_summary)
     sub.add_parser("report", help="write the HTML report of the published products").set_defaults(func=cmd_report)
+    sub.add_parser(
+        "catalog", help="write the catalogue of data products (owners, SLAs, freshness, quality, lineage)"
+    ).set_defaults(func=cmd_catalog)
     demo = sub.add_parser("demo", help="generate exports, build the whole mesh through Airflow, summarise")
     sizing(demo)
     demo.set_defaults(func=cmd_demo)

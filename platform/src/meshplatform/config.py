@@ -84,6 +84,11 @@ class Settings:
         return self.project_dir / "dags"
 
     @property
+    def plugins_dir(self) -> Path:
+        """Airflow's plugins folder: the plugin that serves the catalogue and report in the UI."""
+        return self.project_dir / "platform" / "airflow_plugins"
+
+    @property
     def exports_dir(self) -> Path:
         return Path(os.environ.get("MESH_EXPORTS_DIR") or self.home / "exports")
 
@@ -98,3 +103,22 @@ class Settings:
     @property
     def logs_dir(self) -> Path:
         return self.home / "logs"
+
+    @property
+    def report_path(self) -> Path:
+        """The HTML report of the published products (`mesh report`)."""
+        return self.home / "report.html"
+
+    @property
+    def catalog_dir(self) -> Path:
+        """The data product catalogue: catalog.html, catalog.json, contract pages (`mesh catalog`)."""
+        return self.home / "catalog"
+
+    @property
+    def gx_dir(self) -> Path:
+        """The Great Expectations file context; its Data Docs site is under uncommitted/data_docs/local_site."""
+        return self.home / "gx"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.gx_dir / "uncommitted" / "data_docs" / "local_site"

@@ -2,5 +2,6 @@
 dbt results (``callbacks``) and the local Airflow runner (``runner``: metadata DB, ``dag.test()``,
 standalone).
 
-May import every room below it: ``warehouse``, ``ingest``, ``contracts``, ``quality``, ``dbt``.
+May import every room below it: ``warehouse``, ``ingest``, ``contracts``, ``quality``, ``dbt``,
+``reporting``.
 """

@@ -59,6 +59,13 @@ def publish(domain: str) -> str:
     return str(publish_domain(domain))
 
 
+@task
+def refresh_docs() -> list[str]:
+    from meshplatform.orchestration.steps import refresh_docs as refresh
+
+    return [str(path) for path in refresh()]
+
+
 def _dbt_group(domain: Domain, manifest: Path) -> DbtTaskGroup:
     return DbtTaskGroup(
         group_id="dbt",
@@ -102,4 +109,6 @@ def mesh_build_dag(dag_id: str = "mesh_build", *, doc_md: str | None = None) -> 
                 published[domain.name] = dbt >> products >> publish.override(task_id="publish")(domain.name)
             for upstream in domain.upstream:
                 published[upstream] >> dbt
+        # After a build in which every domain published: the report and catalogue in the Airflow UI.
+        list(published.values()) >> refresh_docs()
     return dag

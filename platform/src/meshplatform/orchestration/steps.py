@@ -93,3 +93,16 @@ def publish_domain(name: str, settings: Settings | None = None) -> Path:
     path = registry.publish(domain, settings, warehouse(settings))
     print(f"published {domain.name} manifest to {path}")
     return path
+
+
+def refresh_docs(settings: Settings | None = None) -> tuple[Path, Path]:
+    """Rewrite the HTML report and the data product catalogue (served in the Airflow UI)."""
+    from meshplatform.reporting.catalog_page import write_catalog
+    from meshplatform.reporting.report import build_report
+
+    settings = settings or Settings.from_env()
+    info = warehouse(settings)
+    report = build_report(settings, info, settings.report_path)
+    catalog = write_catalog(settings, info)
+    print(f"report: {report}\ncatalog: {catalog}")
+    return report, catalog
