@@ -16,9 +16,9 @@ from paths import PROJECT_DIR
 from meshplatform.config import Settings
 from meshplatform.contracts.model import inbound_sources
 from meshplatform.ingest.load import export_files, load_source
-from meshplatform.reporting.report import build_report, reason_kind
+from meshplatform.reporting.report import build_report
 from meshplatform.warehouse.connection import ConnectionInfo, connection_info
-from meshplatform.warehouse.meta import ensure_meta
+from meshplatform.warehouse.meta import ensure_meta, reason_kind
 
 HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
 GOOD = [
@@ -161,17 +161,17 @@ def test_report_shows_the_numbers_of_the_warehouse(
     assert "Completed 50.0% 2 of 4 withdrawals" in headline
     assert "Flagged users 2 66.7% of 3 users who withdrew" in headline
 
-    volumes = section(page, "volumes")
+    volumes = section(page, "withdrawals-volumes")
     assert "<svg" in volumes and "toco_amount" in volumes
     volumes_text = text(volumes)
-    assert "EUR 2 115.00 EUR 125.00" in volumes_text  # count, fiat total, toco total
-    assert "MXN 1 102,000.00 MXN 6,000.00" in volumes_text
+    assert "EUR 2 115.00 125.00 " in volumes_text  # count, fiat total, toco total
+    assert "MXN 1 102,000.00 6,000.00 " in volumes_text
     assert "&lt;b&gt;X" in volumes and "<b>X" not in page  # database text is escaped
 
-    status = text(section(page, "status"))
+    status = text(section(page, "withdrawals-status"))
     assert "completed 2 40.0%" in status and "failed 2 40.0%" in status
 
-    risk = section(page, "risk")
+    risk = section(page, "withdrawals-risk")
     risk_text = text(risk)
     assert "3 users have withdrawals" in risk_text
     assert "Unverified KYC with completed withdrawals" in risk_text and "1 (33.3%)" in risk_text
@@ -208,9 +208,17 @@ def test_a_fresh_warehouse_gives_not_built_notes_instead_of_errors(
     page = out.read_text(encoding="utf-8")
     assert out.parent == tmp_path and out.suffix == ".html"
     assert_self_contained(page)
-    for section_id in ("volumes", "status", "risk", "quarantine", "ledger", "expectations", "dbt"):
+    for section_id in (
+        "withdrawals-volumes",
+        "withdrawals-status",
+        "withdrawals-risk",
+        "quarantine",
+        "ledger",
+        "expectations",
+        "dbt",
+    ):
         assert "Not built yet" in section(page, section_id), section_id
-    assert "withdrawals.fct_daily_withdrawal_volumes" in text(section(page, "volumes"))
+    assert "withdrawals.fct_daily_withdrawal_volumes" in text(section(page, "withdrawals-volumes"))
     assert text(section(page, "headline")).count("not built yet") == 5
 
 
@@ -220,7 +228,7 @@ def test_loaded_but_not_built_shows_the_load_and_notes_the_marts(
     load_exports(conn, tmp_path / "inbox")
     ensure_meta(conn)
     page = build_report(mesh_env, info, tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "Not built yet" in section(page, "risk")
+    assert "Not built yet" in section(page, "withdrawals-risk")
     assert "Not built yet" not in section(page, "quarantine")
     assert "4 rows quarantined in total" in text(section(page, "quarantine"))
     assert "No Great Expectations validation has run yet" in section(page, "expectations")

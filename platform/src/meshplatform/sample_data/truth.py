@@ -45,6 +45,10 @@ class GroundTruth:
     latest_status_counts: dict[str, int]
     daily: list[DailyVolume]
 
+    def describe(self) -> str:
+        """The headline figures, for the console."""
+        return f"{self.unique_withdrawals:,} unique withdrawals, {self.users:,} users"
+
     def write(self, out_dir: Path) -> Path:
         """Write <out_dir>/ground_truth.json and return its path."""
         path = out_dir / GROUND_TRUTH_FILE
