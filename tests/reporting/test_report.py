@@ -17,6 +17,7 @@ from meshplatform.config import Settings
 from meshplatform.contracts.model import inbound_sources
 from meshplatform.ingest.load import export_files, load_source
 from meshplatform.reporting.report import build_report
+from meshplatform.reporting.summary import build_summary
 from meshplatform.warehouse.connection import ConnectionInfo, connection_info
 from meshplatform.warehouse.meta import ensure_meta, reason_kind
 
@@ -199,6 +200,36 @@ def test_report_shows_the_numbers_of_the_warehouse(
     assert "users run_new" in dbt and " 1 0 1 0 0 0 " in dbt.split("withdrawals run_new")[0]
     assert re.search(r"withdrawals run_new \S+ \S+ UTC 2 0 1 1 1 0", dbt)
     assert "test.withdrawals.assert_volumes_reconcile fail" in dbt
+
+
+def test_summary_and_report_agree_on_what_is_latest(
+    conn: psycopg.Connection, mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
+) -> None:
+    load_exports(conn, tmp_path / "inbox")
+    conn.execute(MARTS)
+    conn.execute(META)
+    # later, the withdrawals team rebuilds its domain alone (a plain `dbt build` records run "manual")
+    conn.execute(
+        """insert into mesh_meta.dbt_results (run_id, domain, unique_id, resource_type, status, execution_time) values
+               ('manual', 'withdrawals', 'model.withdrawals.fct_withdrawals.v1', 'model', 'success', 1.0),
+               ('manual', 'withdrawals', 'test.withdrawals.not_null_fct_withdrawals_user_id', 'test', 'pass', 0.1)"""
+    )
+
+    summary = build_summary(mesh_env, info)
+    page = build_report(mesh_env, info, tmp_path / "report.html").read_text(encoding="utf-8")
+
+    # dbt: each domain's own latest run, each node's last result in it
+    assert re.search(r"users +run_new +1 +1 +0 +0\n", summary)
+    assert re.search(r"withdrawals +manual +1 +1 +0 +0\n", summary)
+    dbt = text(section(page, "dbt"))
+    assert re.search(r"users run_new \S+ \S+ UTC 1 0 1 0 0 0", dbt)
+    assert re.search(r"withdrawals manual \S+ \S+ UTC 1 0 1 0 0 0", dbt)
+    # Great Expectations: the latest validation of each target; the expectation it no longer has is gone
+    assert "Great Expectations: 1 of 2 expectations met" in summary
+    assert "raw_withdrawals.withdrawals 1 of 2 met" in text(section(page, "expectations"))
+    # the load ledger: 1 file, 6 rows read, 2 loaded, 4 quarantined (and 2 rows in the raw table)
+    assert re.search(r"withdrawals\.withdrawals +1 +6 +2 +4 +2\n", summary)
+    assert "withdrawals.withdrawals 1 6 2 4 66.7%" in text(section(page, "ledger"))
 
 
 def test_a_fresh_warehouse_gives_not_built_notes_instead_of_errors(
