@@ -2,7 +2,8 @@
 relation turns into a 'not built yet' note instead of an exception.
 
 The raw layer and the platform's bookkeeping come from the real loader (hand-written exports with
-known bad rows); the dbt marts are created by SQL with known values."""
+known bad rows); the dbt marts are created by SQL with known values and handed to the domains'
+roles, as dbt would own them (the domains' declared panels are read as those roles)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from paths import PROJECT_DIR
 
 from meshplatform.config import Settings
 from meshplatform.contracts.model import inbound_sources
+from meshplatform.domains import discover
 from meshplatform.ingest.load import export_files, load_source
 from meshplatform.reporting.report import build_report
 from meshplatform.reporting.summary import build_summary
 from meshplatform.warehouse.connection import ConnectionInfo, connection_info
 from meshplatform.warehouse.meta import ensure_meta, reason_kind
+from meshplatform.warehouse.roles import ensure_roles
 
 HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
 GOOD = [
@@ -111,6 +114,12 @@ def load_exports(conn: psycopg.Connection, inbox: Path) -> None:
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (6, 2, 4)
 
 
+def build_marts(conn: psycopg.Connection) -> None:
+    """The marts with known values, owned by the domains' roles as dbt's would be."""
+    conn.execute(MARTS)
+    ensure_roles(conn, discover(PROJECT_DIR / "domains"))
+
+
 def section(page: str, section_id: str) -> str:
     match = re.search(rf'<section class="card" id="{section_id}">(.*?)</section>', page, re.S)
     assert match, f"section {section_id} missing"
@@ -146,7 +155,7 @@ def test_report_shows_the_numbers_of_the_warehouse(
     conn: psycopg.Connection, mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
 ) -> None:
     load_exports(conn, tmp_path / "inbox")
-    conn.execute(MARTS)
+    build_marts(conn)
     conn.execute(META)
 
     out = build_report(mesh_env, info, tmp_path / "out" / "report.html")
@@ -206,7 +215,7 @@ def test_summary_and_report_agree_on_what_is_latest(
     conn: psycopg.Connection, mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
 ) -> None:
     load_exports(conn, tmp_path / "inbox")
-    conn.execute(MARTS)
+    build_marts(conn)
     conn.execute(META)
     # later, the withdrawals team rebuilds its domain alone (a plain `dbt build` records run "manual")
     conn.execute(

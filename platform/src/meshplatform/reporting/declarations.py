@@ -1,7 +1,8 @@
 """What a domain shows in the report, declared in its ``domains/<name>/report.yml``.
 
 A declaration names relations of the domain's own schema and SQL expressions over them; the
-platform builds the queries, runs them read-only and draws the result. The file has two lists:
+platform builds the queries, runs each as one statement with the domain's role in a read-only
+transaction (so it reads what the domain may read), and draws the result. The file has two lists:
 
 ``headline``: cards at the top of the report, each ``label``, ``from`` (a relation), ``value``
 (an aggregate expression), optional ``format`` and ``detail`` (text with ``{expression}`` or
@@ -57,6 +58,7 @@ class Template:
 
 @dataclass(frozen=True)
 class Kpi:
+    domain: str
     label: str
     relation: tuple[str, str]
     value: str
@@ -245,6 +247,7 @@ class _Reader:
     def kpi(self, node: Any) -> Kpi:
         self.keys(node, "a headline card", {"label", "from", "value"}, {"format", "detail"})
         return Kpi(
+            self.domain,
             self.text(node, "label"), self.relation(node), self.text(node, "value"), self.format(node),
             self.template(node, "detail"),
         )  # fmt: skip

@@ -22,6 +22,16 @@ Colors = dict[str, dict[str, str]]
 """Per stacked dimension of a panel (its SQL expression), the colour of each of its values."""
 
 
+class _Query:
+    """Queries over one declared relation, run as the domain that declares it."""
+
+    def __init__(self, wh: Warehouse, domain: str, relation: str) -> None:
+        self.wh, self.domain, self.relation = wh, domain, relation
+
+    def rows(self, select: str, rest: str = "") -> list[tuple[Any, ...]]:
+        return self.wh.domain_rows(self.domain, f"select {select} from {self.relation} {rest}".rstrip())
+
+
 def kpi_card(wh: Warehouse, kpi: Kpi) -> tuple[str, str, str]:
     """(label, value, detail) of one headline card; a missing relation or a failed query shows why."""
     relation = wh.relation(*kpi.relation)
@@ -29,7 +39,7 @@ def kpi_card(wh: Warehouse, kpi: Kpi) -> tuple[str, str, str]:
         return kpi.label, "—", "not built yet"
     details = kpi.detail.expressions if kpi.detail else []
     try:
-        row = wh.rows(f"select {', '.join([kpi.value, *(e for e, _ in details)])} from {relation}")[0]
+        row = _Query(wh, kpi.domain, relation).rows(", ".join([kpi.value, *(e for e, _ in details)]))[0]
     except psycopg.Error as exc:
         return kpi.label, "—", f"could not read: {str(exc).strip().splitlines()[0]}"
     return kpi.label, fmt_value(row[0], kpi.format), _fill(kpi.detail, row[1:]) if kpi.detail else ""
@@ -46,23 +56,24 @@ def panel_body(wh: Warehouse, panel: Panel) -> str:
     relation = wh.relation(*panel.relation)
     if not relation:
         return not_built(".".join(panel.relation))
-    if not wh.rows(f"select exists (select 1 from {relation})")[0][0]:
+    q = _Query(wh, panel.domain, relation)
+    if not q.rows("1", "limit 1"):
         return note("The table exists but holds no rows yet.")
     colors: Colors = {}
-    return "".join(_block(wh, relation, block, colors) for block in panel.blocks)
+    return "".join(_block(q, block, colors) for block in panel.blocks)
 
 
-def _block(wh: Warehouse, relation: str, block: Block, colors: Colors) -> str:
+def _block(q: _Query, block: Block, colors: Colors) -> str:
     if isinstance(block, Text):
-        row = wh.rows(f"select {', '.join(e for e, _ in block.text.expressions)} from {relation}")[0]
+        row = q.rows(", ".join(e for e, _ in block.text.expressions))[0]
         return f'<p class="muted">{esc(_fill(block.text, row))}</p>'
     if isinstance(block, StackedBars):
-        return _stacked_bars(wh, relation, block, colors)
+        return _stacked_bars(q, block, colors)
     if isinstance(block, Bars):
-        return _bars(wh, relation, block)
+        return _bars(q, block)
     if isinstance(block, Table):
-        return _table(wh, relation, block, colors)
-    return _pivot(wh, relation, block, colors)
+        return _table(q, block, colors)
+    return _pivot(q, block, colors)
 
 
 def _fill(template: Template, values: Sequence[Any]) -> str:
@@ -78,10 +89,8 @@ def _humanize(expression: str) -> str:
     return expression.replace("_", " ").capitalize()
 
 
-def _stacked_bars(wh: Warehouse, relation: str, block: StackedBars, colors: Colors) -> str:
-    rows = wh.rows(
-        f"select {block.x}, {block.stack}, coalesce({block.value}, 0) from {relation} group by 1, 2 order by 1, 2"
-    )
+def _stacked_bars(q: _Query, block: StackedBars, colors: Colors) -> str:
+    rows = q.rows(f"{block.x}, {block.stack}, coalesce({block.value}, 0)", "group by 1, 2 order by 1, 2")
     palette = colors[block.stack] = series_colors((_label(r[1]) for r in rows), block.order, block.colors)
     xs = list(dict.fromkeys(r[0] for r in rows))
     cell = {(r[0], _label(r[1])): float(r[2]) for r in rows}
@@ -102,9 +111,9 @@ def _stacked_bars(wh: Warehouse, relation: str, block: StackedBars, colors: Colo
     return legend(palette.items()) + chart
 
 
-def _bars(wh: Warehouse, relation: str, block: Bars) -> str:
+def _bars(q: _Query, block: Bars) -> str:
     expressions = [value for _, value in block.bars] + ([block.share_of] if block.share_of else [])
-    row = wh.rows(f"select {', '.join(expressions)} from {relation}")[0]
+    row = q.rows(", ".join(expressions))[0]
     whole = float(row[-1] or 0) if block.share_of else None
 
     def value_format(value: float) -> str:
@@ -117,13 +126,12 @@ def _bars(wh: Warehouse, relation: str, block: Bars) -> str:
     return horizontal_bar_chart(bars, value_format=value_format, aria=", ".join(label for label, _ in block.bars))
 
 
-def _table(wh: Warehouse, relation: str, block: Table, colors: Colors) -> str:
-    query = f"select {', '.join(c.value for c in block.columns)} from {relation}"
-    query += f" where {block.where}" if block.where else ""
-    query += f" group by {block.group_by}" if block.group_by else ""
-    query += f" order by {block.order_by or 1}"
-    query += f" limit {block.limit}" if block.limit else ""
-    rows = wh.rows(query)
+def _table(q: _Query, block: Table, colors: Colors) -> str:
+    rest = f"where {block.where} " if block.where else ""
+    rest += f"group by {block.group_by} " if block.group_by else ""
+    rest += f"order by {block.order_by or 1}"
+    rest += f" limit {block.limit}" if block.limit else ""
+    rows = q.rows(", ".join(c.value for c in block.columns), rest)
     title = f"<h3>{esc(block.title)}</h3>" if block.title else ""
     if not rows:
         return title + note(esc(block.empty))
@@ -152,8 +160,8 @@ def _table(wh: Warehouse, relation: str, block: Table, colors: Colors) -> str:
     return title + (f'<div class="narrow">{body}</div>' if len(block.columns) <= 3 else body)
 
 
-def _pivot(wh: Warehouse, relation: str, block: Pivot, colors: Colors) -> str:
-    rows = wh.rows(f"select {block.rows}, {block.columns}, {block.value} from {relation} group by 1, 2 order by 1, 2")
+def _pivot(q: _Query, block: Pivot, colors: Colors) -> str:
+    rows = q.rows(f"{block.rows}, {block.columns}, {block.value}", "group by 1, 2 order by 1, 2")
     names = list(colors.get(block.columns) or dict.fromkeys(_label(r[1]) for r in rows))
     keys = list(dict.fromkeys(r[0] for r in rows))
     cell = {(r[0], _label(r[1])): r[2] for r in rows}

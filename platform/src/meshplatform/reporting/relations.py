@@ -1,4 +1,4 @@
-"""The relations present in the warehouse, found by name, and a read-only way to query them."""
+"""The relations present in the warehouse, found by name, and the read-only session that queries them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+
+from meshplatform.warehouse.roles import acting_as
 
 
 def quote(*parts: str) -> str:
@@ -37,4 +39,11 @@ class Warehouse:
         return quote(schema, max(versions)[1]) if versions else None
 
     def rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a query of the platform's own."""
         return self.conn.execute(query, params).fetchall()
+
+    def domain_rows(self, domain: str, query: str) -> list[tuple[Any, ...]]:
+        """Rows of a query built from a domain's declaration, run as that domain's role (it reads
+        what the domain may read) and as one statement (a prepared statement holds only one)."""
+        with self.conn.transaction(), acting_as(self.conn, domain):
+            return self.conn.execute(query, prepare=True).fetchall()
