@@ -44,6 +44,8 @@ panels:
     blocks:
       - type: text
         text: "{count(distinct carrier)} carriers"
+      - type: text
+        text: Weights as declared by the carriers.
       - type: stacked_bars
         x: shipped_on
         stack: carrier
@@ -98,7 +100,7 @@ def test_a_new_domain_gets_its_card_and_panel_from_its_declaration(
     panel = re.search(r'<section class="card" id="shipments-weight-per-day">(.*?)</section>', page, re.S)[1]
     assert "Kilograms shipped per day, by <strong>carrier</strong>. Source: <code>shipments.shipments</code>" in panel
     panel_text = text(panel)
-    assert "3 carriers" in panel_text
+    assert "3 carriers Weights as declared by the carriers." in panel_text
     # the declared order takes the first palette colours; the undeclared carrier gets the next free one
     assert re.search(r"#4e79a7.{0,40}</i>Road", panel) and re.search(r"#f28e2b.{0,40}</i>Rail", panel)
     assert re.search(r"#e15759.{0,40}</i>Air", panel)

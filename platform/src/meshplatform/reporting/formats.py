@@ -68,6 +68,7 @@ def fmt_value(value: Any, fmt: str = "auto") -> str:
 
 
 def auto_format(value: Any) -> str:
+    """The format "auto" stands for: whole numbers for numbers (compact from 10^8 on), text otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return "text"
     if isinstance(value, int):

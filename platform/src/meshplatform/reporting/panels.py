@@ -65,7 +65,8 @@ def panel_body(wh: Warehouse, panel: Panel) -> str:
 
 def _block(q: _Query, block: Block, colors: Colors) -> str:
     if isinstance(block, Text):
-        row = q.rows(", ".join(e for e, _ in block.text.expressions))[0]
+        expressions = block.text.expressions
+        row = q.rows(", ".join(e for e, _ in expressions))[0] if expressions else ()
         return f'<p class="muted">{esc(_fill(block.text, row))}</p>'
     if isinstance(block, StackedBars):
         return _stacked_bars(q, block, colors)

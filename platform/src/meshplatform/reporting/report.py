@@ -26,7 +26,6 @@ from meshplatform.reporting.relations import Warehouse
 from meshplatform.warehouse.connection import ConnectionInfo, connect
 from meshplatform.warehouse.meta import SCHEMA as META
 
-REPORT_NAME = "mesh_report.html"
 TITLE = "Data mesh: data products report"
 
 Section = tuple[str, str, str, Callable[[], str]]
@@ -106,10 +105,7 @@ def _kpi_relations(declarations: list[Declaration]) -> set[str]:
 
 
 def build_report(settings: Settings, info: ConnectionInfo, out: Path) -> Path:
-    """Write the report to ``out`` (a file, or a directory to hold ``mesh_report.html``); return its path."""
-    out = Path(out)
-    if out.is_dir():
-        out = out / REPORT_NAME
+    """Write the report to the file ``out`` (atomically: a reader never sees half a page); return its path."""
     with connect(info, autocommit=True) as conn:
         conn.execute("set default_transaction_read_only = on")  # the report never writes
         page = render_report(settings, info, conn)
