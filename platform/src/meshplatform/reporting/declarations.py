@@ -29,6 +29,7 @@ fraction), compact (12.5k), text, tags (an array shown as badges).
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -193,7 +194,7 @@ class _Reader:
         where = f"{self.path}:{node.line}:{node.column}" if isinstance(node, _Node) else str(self.path)
         raise MeshError(f"{where}: {problem}", hint=_HINT)
 
-    def keys(self, node: Any, what: str, required: set[str] = frozenset(), optional: set[str] = frozenset()) -> None:
+    def keys(self, node: Any, what: str, required: Set[str] = frozenset(), optional: Set[str] = frozenset()) -> None:
         if not isinstance(node, _Node):
             self.fail(node, f"{what} must be a mapping of keys to values")
         missing, unknown = required - node.keys(), node.keys() - required - optional
