@@ -2,7 +2,8 @@
 relation turns into a 'not built yet' note instead of an exception.
 
 The raw layer and the platform's bookkeeping come from the real loader (hand-written exports with
-known bad rows); the dbt marts are created by SQL with known values."""
+known bad rows); the dbt marts are created by SQL with known values and handed to the domains'
+roles, as dbt would own them (the domains' declared panels are read as those roles)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from paths import PROJECT_DIR
 
 from meshplatform.config import Settings
 from meshplatform.contracts.model import inbound_sources
+from meshplatform.domains import discover
 from meshplatform.ingest.load import export_files, load_source
-from meshplatform.reporting.report import build_report, reason_kind
+from meshplatform.reporting.report import build_report
+from meshplatform.reporting.summary import build_summary
 from meshplatform.warehouse.connection import ConnectionInfo, connection_info
-from meshplatform.warehouse.meta import ensure_meta
+from meshplatform.warehouse.meta import ensure_meta, reason_kind
+from meshplatform.warehouse.roles import ensure_roles
 
 HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
 GOOD = [
@@ -110,6 +114,12 @@ def load_exports(conn: psycopg.Connection, inbox: Path) -> None:
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (6, 2, 4)
 
 
+def build_marts(conn: psycopg.Connection) -> None:
+    """The marts with known values, owned by the domains' roles as dbt's would be."""
+    conn.execute(MARTS)
+    ensure_roles(conn, discover(PROJECT_DIR / "domains"))
+
+
 def section(page: str, section_id: str) -> str:
     match = re.search(rf'<section class="card" id="{section_id}">(.*?)</section>', page, re.S)
     assert match, f"section {section_id} missing"
@@ -145,7 +155,7 @@ def test_report_shows_the_numbers_of_the_warehouse(
     conn: psycopg.Connection, mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
 ) -> None:
     load_exports(conn, tmp_path / "inbox")
-    conn.execute(MARTS)
+    build_marts(conn)
     conn.execute(META)
 
     out = build_report(mesh_env, info, tmp_path / "out" / "report.html")
@@ -161,17 +171,17 @@ def test_report_shows_the_numbers_of_the_warehouse(
     assert "Completed 50.0% 2 of 4 withdrawals" in headline
     assert "Flagged users 2 66.7% of 3 users who withdrew" in headline
 
-    volumes = section(page, "volumes")
+    volumes = section(page, "withdrawals-volumes")
     assert "<svg" in volumes and "toco_amount" in volumes
     volumes_text = text(volumes)
-    assert "EUR 2 115.00 EUR 125.00" in volumes_text  # count, fiat total, toco total
-    assert "MXN 1 102,000.00 MXN 6,000.00" in volumes_text
+    assert "EUR 2 115.00 125.00 " in volumes_text  # count, fiat total, toco total
+    assert "MXN 1 102,000.00 6,000.00 " in volumes_text
     assert "&lt;b&gt;X" in volumes and "<b>X" not in page  # database text is escaped
 
-    status = text(section(page, "status"))
+    status = text(section(page, "withdrawals-status"))
     assert "completed 2 40.0%" in status and "failed 2 40.0%" in status
 
-    risk = section(page, "risk")
+    risk = section(page, "withdrawals-risk")
     risk_text = text(risk)
     assert "3 users have withdrawals" in risk_text
     assert "Unverified KYC with completed withdrawals" in risk_text and "1 (33.3%)" in risk_text
@@ -201,16 +211,52 @@ def test_report_shows_the_numbers_of_the_warehouse(
     assert "test.withdrawals.assert_volumes_reconcile fail" in dbt
 
 
+def test_summary_and_report_agree_on_what_is_latest(
+    conn: psycopg.Connection, mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
+) -> None:
+    load_exports(conn, tmp_path / "inbox")
+    build_marts(conn)
+    conn.execute(META)
+    # later, the withdrawals team rebuilds its domain alone (a plain `dbt build` records run "manual")
+    conn.execute(
+        """insert into mesh_meta.dbt_results (run_id, domain, unique_id, resource_type, status, execution_time) values
+               ('manual', 'withdrawals', 'model.withdrawals.fct_withdrawals.v1', 'model', 'success', 1.0),
+               ('manual', 'withdrawals', 'test.withdrawals.not_null_fct_withdrawals_user_id', 'test', 'pass', 0.1)"""
+    )
+
+    summary = build_summary(mesh_env, info)
+    page = build_report(mesh_env, info, tmp_path / "report.html").read_text(encoding="utf-8")
+
+    # dbt: each domain's own latest run, each node's last result in it
+    assert re.search(r"users +run_new +1 +1 +0 +0\n", summary)
+    assert re.search(r"withdrawals +manual +1 +1 +0 +0\n", summary)
+    dbt = text(section(page, "dbt"))
+    assert re.search(r"users run_new \S+ \S+ UTC 1 0 1 0 0 0", dbt)
+    assert re.search(r"withdrawals manual \S+ \S+ UTC 1 0 1 0 0 0", dbt)
+    # Great Expectations: the latest validation of each target; the expectation it no longer has is gone
+    assert "Great Expectations: 1 of 2 expectations met" in summary
+    assert "raw_withdrawals.withdrawals 1 of 2 met" in text(section(page, "expectations"))
+    # the load ledger: 1 file, 6 rows read, 2 loaded, 4 quarantined (and 2 rows in the raw table)
+    assert re.search(r"withdrawals\.withdrawals +1 +6 +2 +4 +2\n", summary)
+    assert "withdrawals.withdrawals 1 6 2 4 66.7%" in text(section(page, "ledger"))
+
+
 def test_a_fresh_warehouse_gives_not_built_notes_instead_of_errors(
     mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
 ) -> None:
-    out = build_report(mesh_env, info, tmp_path)  # a directory: the report gets its default name
-    page = out.read_text(encoding="utf-8")
-    assert out.parent == tmp_path and out.suffix == ".html"
+    page = build_report(mesh_env, info, tmp_path / "report.html").read_text(encoding="utf-8")
     assert_self_contained(page)
-    for section_id in ("volumes", "status", "risk", "quarantine", "ledger", "expectations", "dbt"):
+    for section_id in (
+        "withdrawals-volumes",
+        "withdrawals-status",
+        "withdrawals-risk",
+        "quarantine",
+        "ledger",
+        "expectations",
+        "dbt",
+    ):
         assert "Not built yet" in section(page, section_id), section_id
-    assert "withdrawals.fct_daily_withdrawal_volumes" in text(section(page, "volumes"))
+    assert "withdrawals.fct_daily_withdrawal_volumes" in text(section(page, "withdrawals-volumes"))
     assert text(section(page, "headline")).count("not built yet") == 5
 
 
@@ -220,7 +266,7 @@ def test_loaded_but_not_built_shows_the_load_and_notes_the_marts(
     load_exports(conn, tmp_path / "inbox")
     ensure_meta(conn)
     page = build_report(mesh_env, info, tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "Not built yet" in section(page, "risk")
+    assert "Not built yet" in section(page, "withdrawals-risk")
     assert "Not built yet" not in section(page, "quarantine")
     assert "4 rows quarantined in total" in text(section(page, "quarantine"))
     assert "No Great Expectations validation has run yet" in section(page, "expectations")

@@ -294,13 +294,6 @@ def test_returned_ground_truth_equals_written_file(tmp_path: Path) -> None:
     assert GroundTruth.load(tmp_path / "ground_truth.json") == returned
 
 
-def test_ground_truth_of_an_older_generator_has_no_malformed_rows(tmp_path: Path) -> None:
-    document = json.loads(generate(tmp_path, size=300, days=3, seed=1).write(tmp_path).read_text())
-    del document["malformed_rows"]
-    (tmp_path / "ground_truth.json").write_text(json.dumps(document), encoding="utf-8")
-    assert GroundTruth.load(tmp_path).malformed_rows == {"users": 0, "withdrawals": 0}
-
-
 # --- malformed lines ------------------------------------------------------------------------
 
 
@@ -555,12 +548,6 @@ def test_a_single_day_and_a_later_start_date(tmp_path: Path) -> None:
     assert {key: getattr(truth, key) for key in expected if key != "daily"} == {
         key: value for key, value in expected.items() if key != "daily"
     }
-
-
-def test_progress_reports_every_chunk(tmp_path: Path) -> None:
-    calls: list[tuple[str, int]] = []
-    generate(tmp_path, size=250, days=2, chunk_size=100, progress=lambda *call: calls.append(call))
-    assert calls == [("users", 50)] + [("withdrawals", done) for done in (100, 200, 250)]
 
 
 @pytest.mark.parametrize(("size", "days"), [(0, 5), (10, 0)])

@@ -51,7 +51,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     truth = generate(out, size=args.size, days=args.days, seed=args.seed)
     print(
         f"wrote {sum(len(f) for f in truth.files.values())} export files to {out}: "
-        f"{truth.unique_withdrawals:,} unique withdrawals, {truth.users:,} users (ground truth: {out / 'ground_truth.json'})"
+        f"{truth.describe()} (ground truth: {out / 'ground_truth.json'})"
     )
 
 
@@ -189,7 +189,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print()
     cmd_summary(args)
     truth = GroundTruth.load(settings.exports_dir)
-    print(f"\nGround truth of the exports: {truth.unique_withdrawals:,} unique withdrawals, {truth.users:,} users.")
+    print(f"\nGround truth of the exports: {truth.describe()}.")
     cmd_report(args)
     cmd_catalog(args)
 
@@ -201,7 +201,7 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mesh", description="The withdrawals data mesh platform.")
+    parser = argparse.ArgumentParser(prog="mesh", description="The data mesh platform.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     db = sub.add_parser("db", help="start, stop or inspect the embedded Postgres")
@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("env", help="print shell exports for running dbt by hand").set_defaults(func=cmd_env)
 
     def sizing(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--size", type=_positive, default=20_000, help="unique withdrawals (default 20000)")
+        p.add_argument("--size", type=_positive, default=20_000, help="sample data size (default 20000)")
         p.add_argument("--days", type=_positive, default=5, help="daily export files per domain (default 5)")
         p.add_argument("--seed", type=int, default=42)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from meshplatform.config import Settings
+from meshplatform.warehouse import results as bookkeeping
 from meshplatform.warehouse.connection import connect, connection_info
-from meshplatform.warehouse.meta import SCHEMA, ensure_meta
 
 
 def record_dbt_results(project_dir: str, context: Any = None, **_: Any) -> None:
@@ -16,26 +16,18 @@ def record_dbt_results(project_dir: str, context: Any = None, **_: Any) -> None:
     path = Path(project_dir) / "target" / "run_results.json"
     if not path.exists():
         return
-    results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
     run_id = str(context["run_id"]) if context else "manual"
-    rows = [
-        (
-            run_id,
-            r["unique_id"].split(".")[1],
-            r["unique_id"],
-            r["unique_id"].split(".")[0],
-            r["status"],
-            r.get("execution_time"),
+    results = [
+        bookkeeping.DbtResult(
+            run_id=run_id,
+            domain=r["unique_id"].split(".")[1],
+            unique_id=r["unique_id"],
+            resource_type=r["unique_id"].split(".")[0],
+            status=r["status"],
+            execution_time=r.get("execution_time"),
         )
-        for r in results
+        for r in json.loads(path.read_text(encoding="utf-8")).get("results", [])
     ]
-    if not rows:
-        return
-    with connect(connection_info(Settings.from_env())) as conn:
-        ensure_meta(conn)
-        with conn.transaction(), conn.cursor() as cur:
-            cur.executemany(
-                f"""insert into {SCHEMA}.dbt_results (run_id, domain, unique_id, resource_type, status, execution_time)
-                    values (%s, %s, %s, %s, %s, %s)""",
-                rows,
-            )
+    if results:
+        with connect(connection_info(Settings.from_env())) as conn:
+            bookkeeping.record_dbt_results(conn, results)

@@ -19,8 +19,7 @@ from meshplatform.config import Settings
 from meshplatform.contracts.model import ColumnSpec, ModelVersionSpec, ProductSpec, SourceSpec
 from meshplatform.errors import MeshError
 from meshplatform.warehouse.connection import ConnectionInfo, connect
-from meshplatform.warehouse.meta import SCHEMA as META_SCHEMA
-from meshplatform.warehouse.meta import ensure_meta
+from meshplatform.warehouse.results import ExpectationResult, record_expectation_results
 
 
 @dataclass(frozen=True)
@@ -175,26 +174,14 @@ def _outcome(result: Any) -> ExpectationOutcome:
 
 
 def _record(info: ConnectionInfo, report: ValidationReport) -> None:
+    results = [
+        ExpectationResult(
+            report.domain, report.target, o.expectation, o.column, o.success, o.unexpected_count, o.element_count
+        )
+        for o in report.outcomes
+    ]
     with connect(info) as conn:
-        ensure_meta(conn)
-        with conn.transaction(), conn.cursor() as cur:
-            cur.executemany(
-                f"""insert into {META_SCHEMA}.quality_results
-                    (domain, target, expectation, column_name, success, unexpected_count, element_count)
-                    values (%s, %s, %s, %s, %s, %s, %s)""",
-                [
-                    (
-                        report.domain,
-                        report.target,
-                        o.expectation,
-                        o.column,
-                        o.success,
-                        o.unexpected_count,
-                        o.element_count,
-                    )
-                    for o in report.outcomes
-                ],
-            )
+        record_expectation_results(conn, results)
 
 
 def raise_on_failure(report: ValidationReport) -> None:

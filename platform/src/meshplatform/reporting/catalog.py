@@ -18,6 +18,7 @@ from meshplatform.config import Settings
 from meshplatform.contracts.model import ProductSpec, inbound_sources, products, read_contract
 from meshplatform.contracts.ownership import ownership
 from meshplatform.domains import Domain, discover
+from meshplatform.warehouse import results
 
 
 @dataclass(frozen=True)
@@ -163,23 +164,17 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
 
 
-def _bookkeeping(conn: Any, product: ProductSpec, entry: VersionEntry) -> None:
-    """Last successful build of the version's model and its latest validation, from mesh_meta."""
-    unique_id = f"model.{product.domain}.{product.versions[0].model}.v{entry.version}"
-    built = conn.execute(
-        "select max(recorded_at) from mesh_meta.dbt_results where unique_id = %s and status = 'success'",
-        (unique_id,),
-    ).fetchone()[0]
-    entry.last_built = _iso(built)
-    quality = conn.execute(
-        """select count(*) filter (where success), count(*), max(validated_at) from (
-               select distinct on (expectation, column_name) success, validated_at
-               from mesh_meta.quality_results where target = %s
-               order by expectation, column_name, id desc) latest""",
-        (entry.relation,),
-    ).fetchone()
-    if quality[1]:
-        entry.quality_met, entry.quality_total, entry.quality_validated_at = quality[0], quality[1], _iso(quality[2])
+def _bookkeeping(conn: Any, product: ProductSpec, entries: list[VersionEntry]) -> None:
+    """Last successful build of each version's model and its latest validation, from mesh_meta."""
+    built = results.last_successful_builds(conn)
+    expectations = results.latest_expectation_results(conn)
+    for entry in entries:
+        entry.last_built = _iso(built.get(f"model.{product.domain}.{product.versions[0].model}.v{entry.version}"))
+        mine = [r for r in expectations if r.target == entry.relation]
+        if mine:
+            entry.quality_met = sum(1 for r in mine if r.success)
+            entry.quality_total = len(mine)
+            entry.quality_validated_at = _iso(max(r.validated_at for r in mine if r.validated_at))
 
 
 # --- products --------------------------------------------------------------------------------------
@@ -270,9 +265,8 @@ def gather(settings: Settings, conn: Any | None, *, now: datetime | None = None)
     entries = []
     for product in products(settings.contracts_dir):
         entry = _product(product, manifests)
-        for version in entry.versions:
-            if conn is not None:
-                _bookkeeping(conn, product, version)
+        if conn is not None:
+            _bookkeeping(conn, product, entry.versions)
         _measure_freshness(entry, now)
         entry.producers = _upstream_of(entry.versions[0].relation, edges)
         entries.append(entry)

@@ -1,4 +1,8 @@
-"""The closing summary of a build: what was loaded, quarantined, built and tested, and where."""
+"""The closing summary of a build: what was loaded, quarantined, built and tested, and where.
+
+A text view over the same bookkeeping reads as the HTML report (``warehouse.meta`` and
+``warehouse.results``), so both count the same files, runs and validations.
+"""
 
 from __future__ import annotations
 
@@ -8,68 +12,52 @@ from meshplatform.config import Settings
 from meshplatform.contracts.model import inbound_sources
 from meshplatform.quality.validation import data_docs_index
 from meshplatform.warehouse.connection import ConnectionInfo, connect
-from meshplatform.warehouse.meta import SCHEMA, ensure_meta
+from meshplatform.warehouse.meta import SCHEMA, ensure_meta, source_loads
+from meshplatform.warehouse.results import latest_dbt_runs, latest_expectation_results
 
 
 def _table(headers: list[str], rows: list[tuple[object, ...]]) -> str:
+    """Plain-text columns: numbers right-aligned (with their header), text left-aligned."""
     cells = [headers, *[[f"{v:,}" if isinstance(v, int) else str(v) for v in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    numeric = [bool(rows) and all(isinstance(row[i], int) for row in rows) for i in range(len(headers))]
     lines = [
-        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=False)))
+        "  ".join(c.rjust(w) if right else c.ljust(w) for c, w, right in zip(row, widths, numeric, strict=True))
         for row in cells
     ]
     return "\n".join("  " + line for line in lines)
 
 
-def build_summary(settings: Settings, info: ConnectionInfo, run_id: str | None = None) -> str:
+def build_summary(settings: Settings, info: ConnectionInfo) -> str:
     """Text summary from the ledger, the raw tables, the quality results and the dbt results."""
     with connect(info) as conn:
         ensure_meta(conn)
+        loads = {(s.domain, s.source): s for s in source_loads(conn)}
         sources = []
         for spec in inbound_sources(settings.contracts_dir):
-            ledger = conn.execute(
-                f"""select count(*), coalesce(sum(rows_read), 0), coalesce(sum(rows_loaded), 0),
-                           coalesce(sum(rows_quarantined), 0)
-                    from {SCHEMA}.load_ledger where domain = %s and source = %s""",
-                (spec.domain, spec.name),
-            ).fetchone()
+            ledger = loads.get((spec.domain, spec.name))
             exists = conn.execute("select to_regclass(%s)", (spec.qualified_table,)).fetchone()[0]
             table = sql.SQL("select count(*) from {}").format(sql.Identifier(spec.schema, spec.table))
             rows = conn.execute(table).fetchone()[0] if exists else 0
-            sources.append((f"{spec.domain}.{spec.name}", *ledger, rows))
-        run_id = (
-            run_id
-            or (conn.execute(f"select run_id from {SCHEMA}.dbt_results order by id desc limit 1").fetchone() or [None])[
-                0
-            ]
-        )
-        # A retried task records its nodes again under the same run: count each node's last result.
-        dbt = conn.execute(
-            f"""select domain,
-                       count(*) filter (where resource_type = 'model' and status = 'success'),
-                       count(*) filter (where resource_type in ('test', 'unit_test') and status = 'pass'),
-                       count(*) filter (where resource_type in ('test', 'unit_test') and status = 'warn'),
-                       count(*) filter (where status in ('error', 'fail'))
-                from (select distinct on (unique_id) * from {SCHEMA}.dbt_results
-                      where run_id = %s order by unique_id, id desc) latest
-                group by domain order by domain""",
-            (run_id,),
-        ).fetchall()
-        quality = conn.execute(
-            f"""select distinct on (target, expectation, column_name) target, success
-                from {SCHEMA}.quality_results order by target, expectation, column_name, id desc"""
-        ).fetchall()
-    met = sum(1 for _, ok in quality if ok)
+            totals = (
+                (ledger.files, ledger.rows_read, ledger.rows_loaded, ledger.rows_quarantined) if ledger else (0,) * 4
+            )
+            sources.append((f"{spec.domain}.{spec.name}", *totals, rows))
+        runs = latest_dbt_runs(conn)
+        quality = latest_expectation_results(conn)
+    met = sum(1 for result in quality if result.success)
+    dbt = [(r.domain, r.run_id, r.built, r.passed, r.warned, r.errors) for r in runs]
     parts = [
         "Sources (all files loaded so far; rows read = loaded + quarantined):",
         _table(["source", "files", "read", "loaded", "quarantined", "rows in raw table"], sources),
         "",
-        f"Domains (dbt run {run_id}):",
-        _table(["domain", "models built", "tests passed", "tests warned", "errors"], dbt)
+        "Domains (latest dbt run of each):",
+        _table(["domain", "dbt run", "models built", "tests passed", "tests warned", "errors"], dbt)
         if dbt
         else "  no dbt results recorded",
         "",
-        f"Great Expectations: {met} of {len(quality)} expectations met on the raw tables and published products;",
+        f"Great Expectations: {met} of {len(quality)} expectations met in the latest validation of "
+        "each raw table and published product;",
         f"  Data Docs: {data_docs_index(settings.home)}",
         "",
         f"Warehouse: {info.display}",
