@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import psycopg
 import pytest
 
@@ -55,3 +58,34 @@ def test_failed_expectation_names_expectation_column_and_row_count(loaded: Setti
                 "update raw_withdrawals.withdrawals set fiat_currency = %s where transaction_id = %s",
                 [(currency, tid) for tid, currency in originals],
             )
+
+
+def test_data_docs_load_no_cdn_and_list_the_validations_offline(loaded: Settings) -> None:
+    validate_domain("users", loaded)
+    site = loaded.data_docs_dir
+    index = (site / "index.html").read_text(encoding="utf-8")
+    for cdn in ("code.jquery.com", "unpkg.com/bootstrap-table", "bootstrapcdn.com", "cdnjs.cloudflare.com"):
+        assert cdn not in index, cdn
+    for asset in ("jquery.min.js", "bootstrap-table.min.js", "fontawesome/css/all.min.css", "licenses/jquery.txt"):
+        assert (site / "static" / "offline" / asset).is_file(), asset
+    page = next((site / "validations").rglob("*.html"))
+    assert "static/offline/jquery.min.js" in page.read_text(
+        encoding="utf-8"
+    ) and "code.jquery.com" not in page.read_text(encoding="utf-8")
+    if not shutil.which("chromium"):
+        pytest.skip("needs Debian's chromium to render the page")
+    offline = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--virtual-time-budget=5000",
+    ]
+    dom = subprocess.run(
+        ["chromium", *offline, "--dump-dom", (site / "index.html").as_uri()],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert "raw_users.users" in dom  # the index table is filled by bootstrap-table, which now loads offline

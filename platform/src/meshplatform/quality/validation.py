@@ -18,6 +18,7 @@ from typing import Any
 from meshplatform.config import Settings
 from meshplatform.contracts.model import ColumnSpec, ModelVersionSpec, ProductSpec, SourceSpec
 from meshplatform.errors import MeshError
+from meshplatform.quality.data_docs import make_offline
 from meshplatform.warehouse.connection import ConnectionInfo, connect
 from meshplatform.warehouse.results import ExpectationResult, record_expectation_results
 
@@ -155,6 +156,7 @@ def _validate(
             )
         )
         (result,) = checkpoint.run().run_results.values()
+        make_offline(Settings.from_env().data_docs_dir)  # the pages GX just rendered load no CDN
     report = ValidationReport(domain, f"{schema}.{table}", tuple(_outcome(r) for r in result.results))
     _record(info, report)
     return report
