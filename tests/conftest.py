@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import uuid
@@ -25,6 +26,12 @@ _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mesh-test-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# OpenLineage reads its transport once per process too: every in-process run of the session
+# appends its events here (tests tell their runs apart by run id).
+LINEAGE_FILE = _AIRFLOW_HOME / "openlineage.jsonl"
+os.environ["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+    {"type": "file", "log_file_path": str(LINEAGE_FILE), "append": True}
+)
 SERVERS = ["embedded", "external"] if EXTERNAL_ADMIN_URL else ["embedded"]
 
 

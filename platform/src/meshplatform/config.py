@@ -105,6 +105,11 @@ class Settings:
         return self.home / "logs"
 
     @property
+    def lineage_file(self) -> Path:
+        """OpenLineage events of the Airflow runs (file transport, one JSON event per line)."""
+        return self.logs_dir / "openlineage.jsonl"
+
+    @property
     def report_path(self) -> Path:
         """The HTML report of the published products (`mesh report`)."""
         return self.home / "report.html"

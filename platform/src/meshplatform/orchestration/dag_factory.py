@@ -18,24 +18,12 @@ from meshplatform.config import Settings, disable_telemetry
 from meshplatform.dbt.registry import runtime_env
 from meshplatform.domains import Domain, discover
 from meshplatform.errors import MeshError
+from meshplatform.orchestration.operators import LoadDomainOperator, PublishDomainOperator
 from meshplatform.warehouse.connection import connection_info
 
 EXECUTION = ExecutionConfig(dbt_executable_path=str(Path(sys.executable).parent / "dbt"))
 RENDER = RenderConfig(load_method=LoadMode.DBT_MANIFEST, should_detach_multiple_parents_tests=True)
 OPERATOR_ARGS = {"install_deps": False, "callback": "meshplatform.orchestration.callbacks.record_dbt_results"}
-
-
-@task
-def load(domain: str) -> dict[str, int]:
-    from meshplatform.orchestration.steps import load_domain
-
-    results = load_domain(domain)
-    return {
-        "files": len(results),
-        "rows_read": sum(r.rows_read for r in results),
-        "rows_loaded": sum(r.rows_loaded for r in results),
-        "rows_quarantined": sum(r.rows_quarantined for r in results),
-    }
 
 
 @task
@@ -50,13 +38,6 @@ def validate_products(domain: str) -> int:
     from meshplatform.orchestration import steps
 
     return sum(len(report.outcomes) for report in steps.validate_products(domain))
-
-
-@task
-def publish(domain: str) -> str:
-    from meshplatform.orchestration.steps import publish_domain
-
-    return str(publish_domain(domain))
 
 
 @task
@@ -104,9 +85,13 @@ def mesh_build_dag(dag_id: str = "mesh_build", *, doc_md: str | None = None) -> 
                 )
             with TaskGroup(group_id=domain.name):
                 dbt = _dbt_group(domain, manifest)
-                load.override(task_id="load")(domain.name) >> validate.override(task_id="validate")(domain.name) >> dbt
+                (
+                    LoadDomainOperator(task_id="load", domain=domain.name)
+                    >> validate.override(task_id="validate")(domain.name)
+                    >> dbt
+                )
                 products = validate_products.override(task_id="validate_products")(domain.name)
-                published[domain.name] = dbt >> products >> publish.override(task_id="publish")(domain.name)
+                published[domain.name] = dbt >> products >> PublishDomainOperator(task_id="publish", domain=domain.name)
             for upstream in domain.upstream:
                 published[upstream] >> dbt
         # After a build in which every domain published: the report and catalogue in the Airflow UI.

@@ -29,6 +29,12 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.logs_dir / "airflow"),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        # Lineage events of every task (OpenLineage): a file by default; set an HTTP transport for
+        # Marquez or any OpenLineage backend, e.g. '{"type": "http", "url": "http://marquez:5000"}'.
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "mesh",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(settings.lineage_file), "append": True}
+        ),
     }
     return {k: os.environ.get(k, v) for k, v in defaults.items()}
 
@@ -37,6 +43,7 @@ def _apply_env(settings: Settings) -> None:
     """Set Airflow's variables; must run before `airflow` is first imported (it reads them once)."""
     os.environ.update(airflow_env(settings))
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)  # the lineage file transport writes there
 
 
 def init_airflow(settings: Settings) -> None:
