@@ -1,9 +1,19 @@
 """The platform's own bookkeeping tables in schema ``mesh_meta``: what was loaded, what was
-quarantined, what the quality checks and dbt runs found."""
+quarantined, what the quality checks and dbt runs found.
+
+The loader writes and reads the load ledger and the quarantine only through the functions at the
+end of this module (no inline SQL on ``mesh_meta`` elsewhere), so how they run can change in one
+place.
+"""
 
 from __future__ import annotations
 
-import psycopg
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # psycopg is imported by callers that open a connection
+    import psycopg
 
 SCHEMA = "mesh_meta"
 
@@ -34,6 +44,9 @@ create table if not exists {SCHEMA}.quarantine (
     quarantined_at timestamptz not null default now(),
     unique (file_sha256, line_number)
 );
+-- Added after the first release: a structured reason (code and column) beside the human one.
+alter table {SCHEMA}.quarantine add column if not exists reason_code text;
+alter table {SCHEMA}.quarantine add column if not exists column_name text;
 create table if not exists {SCHEMA}.quality_results (
     id bigserial primary key,
     domain text not null,
@@ -63,3 +76,61 @@ def ensure_meta(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('mesh_meta_ddl'))")
         conn.execute(_DDL)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A file in the load ledger: loaded once, identified by its checksum."""
+
+    file_name: str
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_inserted: int
+    rows_updated: int
+
+
+@dataclass(frozen=True)
+class QuarantineRow:
+    """One line that was not loaded: where, its text (a bounded prefix), why (text, code, column)."""
+
+    line_number: int
+    raw_line: str
+    reason: str
+    reason_code: str
+    column_name: str | None = None
+
+
+def ledger_entry(conn: psycopg.Connection, sha256: str) -> LedgerEntry | None:
+    """The ledger entry of the file with this checksum, if it was loaded."""
+    row = conn.execute(
+        f"""select file_name, rows_read, rows_loaded, rows_quarantined, rows_inserted, rows_updated
+            from {SCHEMA}.load_ledger where file_sha256 = %s""",
+        (sha256,),
+    ).fetchone()
+    return None if row is None else LedgerEntry(*row)
+
+
+def record_file(conn: psycopg.Connection, sha256: str, domain: str, source: str, entry: LedgerEntry) -> None:
+    """Enter a loaded file in the ledger (in the file's transaction)."""
+    conn.execute(
+        f"""insert into {SCHEMA}.load_ledger (file_sha256, domain, source, file_name, rows_read,
+                rows_loaded, rows_quarantined, rows_inserted, rows_updated)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (sha256, domain, source, entry.file_name, entry.rows_read, entry.rows_loaded, entry.rows_quarantined,
+         entry.rows_inserted, entry.rows_updated),
+    )  # fmt: skip
+
+
+def record_quarantine(
+    conn: psycopg.Connection, domain: str, source: str, file_name: str, sha256: str, rows: Iterable[QuarantineRow]
+) -> int:
+    """Store quarantined lines of a file (in the file's transaction); return how many."""
+    columns = "domain, source, file_name, file_sha256, line_number, raw_line, reason, reason_code, column_name"
+    count = 0
+    with conn.cursor().copy(f"copy {SCHEMA}.quarantine ({columns}) from stdin") as copy:
+        for q in rows:
+            copy.write_row((domain, source, file_name, sha256, q.line_number, q.raw_line, q.reason, q.reason_code,
+                            q.column_name))  # fmt: skip
+            count += 1
+    return count
