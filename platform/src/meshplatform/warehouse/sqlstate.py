@@ -23,6 +23,8 @@ HINTS: dict[str, str] = {
     "40001": "another transaction changed the same rows at the same time (serialization failure): run the command "
     "again; nothing of the failed transaction was kept",
     "40P01": "a deadlock with another transaction: run the command again; nothing of the failed transaction was kept",
+    "57P01": "the server ended this session (shut down, restarted, or an administrator terminated it): once it "
+    "is up, run the command again; nothing of the interrupted transaction was kept",
     "57014": "the statement was cancelled (statement_timeout or a user request); nothing of it was kept",
     "3D000": "the database does not exist: create it, or fix the name in MESH_DATABASE_URL",
     "54000": "a value exceeds a limit of the database (e.g. a key too long for its index): give the column a "
