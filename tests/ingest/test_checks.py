@@ -4,6 +4,7 @@ column (checked by the real Postgres), read = loaded + quarantined, and later fi
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -14,6 +15,7 @@ from meshplatform.contracts.model import SourceSpec, inbound_sources
 from meshplatform.errors import ExportRejected, MeshError
 from meshplatform.ingest.extract import KEPT_BYTES
 from meshplatform.ingest.load import export_files, load_file, load_source
+from meshplatform.warehouse.connection import ConnectionInfo
 
 HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
 GOOD = "wd_{n},7,2026-11-01T10:00:00Z,,requested,100.00,USD,100.00,1.000000,2026-11-01T10:00:00Z,"
@@ -204,13 +206,13 @@ def test_a_missing_privilege_gives_the_privilege_hint(
 ) -> None:
     path = export(tmp_path, "01", GOOD.format(n=1))
     list(load_source(conn, spec, []))
-    conn.execute("drop role if exists mesh_test_nobody")
-    conn.execute("create role mesh_test_nobody login")
+    role = f"mesh_test_nobody_{uuid.uuid4().hex[:8]}"
+    conn.execute(f"create role {role} login")
+    info = dataclasses.replace(ConnectionInfo.from_url(database_url), user=role, password="")
     try:
-        with psycopg.connect(database_url.replace("postgres@", "mesh_test_nobody@", 1), autocommit=True) as nobody:
-            with pytest.raises(MeshError) as error:
-                load_file(nobody, spec, path)
+        with psycopg.connect(info.libpq_url, autocommit=True) as nobody, pytest.raises(MeshError) as error:
+            load_file(nobody, spec, path)
     finally:
-        conn.execute("drop role mesh_test_nobody")
+        conn.execute(f"drop role {role}")
     assert str(path) in error.value.message and "SQLSTATE 42501" in error.value.message
     assert "lacks a privilege" in (error.value.hint or "")
