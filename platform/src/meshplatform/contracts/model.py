@@ -153,7 +153,7 @@ def _row_rules(path: Path, quality: list[dict[str, Any]] | None, names: list[str
             raise MeshError(
                 f"{path}: row rule {entry.get('name')!r} needs implementation.rule (one of "
                 f"{', '.join(ROW_RULE_KINDS)}), column and {', '.join(ROW_RULE_KINDS.get(kind, ())) or 'its options'}",
-                hint="see docs/architecture.md, 'Rules across fields'",
+                hint="see RowRule in platform/src/meshplatform/contracts/model.py",
             )
         factors = impl.get("factors") or ()
         rule = RowRule(

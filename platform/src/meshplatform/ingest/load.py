@@ -146,6 +146,7 @@ def _load_file(conn: psycopg.Connection, spec: SourceSpec, path: Path, progress:
     with conn.transaction():
         # Timestamps without an offset mean UTC, whatever the server's time zone.
         conn.execute("set local timezone = 'UTC'")
+        conn.execute("set local work_mem = '64MB'")  # the merge sorts a whole file: in memory
         # Two loads of the same file at once: the second waits, then finds it in the ledger.
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (sha256,))
         if (done := meta.ledger_entry(conn, sha256)) is not None:
