@@ -16,7 +16,9 @@ from meshplatform.ingest.load import export_files, load_source
 HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
 
 
-def row(tid: str, status: str, updated: str, completed: str = "") -> str:
+def row(tid: str, status: str, updated: str, completed: str | None = None) -> str:
+    """A valid line; a completed withdrawal is completed when it was last updated unless told otherwise."""
+    completed = (updated if status == "completed" else "") if completed is None else completed
     return f"{tid},7,2026-11-01T10:00:00Z,{completed},{status},10.00,EUR,9.20,0.920000,{updated},"
 
 
@@ -104,7 +106,7 @@ def test_quarantine_keeps_file_line_raw_line_and_reason(
     assert quarantined == [(path.name, 3, bad, "fiat_currency: 'DOGE' is not one of USD, EUR, GBP, MXN, BRL, ARS, COP")]
 
 
-def test_rejected_file_loads_nothing_and_stops_the_files_after_it(
+def test_rejected_file_loads_nothing_and_the_files_after_it_still_load(
     conn: psycopg.Connection, spec: SourceSpec, inbox: Path
 ) -> None:
     export(inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00Z"))
@@ -115,9 +117,9 @@ def test_rejected_file_loads_nothing_and_stops_the_files_after_it(
     with pytest.raises(ExportRejected, match=r"withdrawals_2026-11-02\.csv: line 3, byte 8: not valid UTF-8"):
         for result in load_source(conn, spec, export_files(inbox, spec)):
             loaded.append(result.file_name)
-    assert loaded == ["withdrawals_2026-11-01.csv"]
-    assert set(table(conn, spec)) == {"wd_1"}  # wd_2 came before the bad line and was rolled back
-    assert conn.execute("select count(*) from mesh_meta.load_ledger").fetchone()[0] == 1
+    assert loaded == ["withdrawals_2026-11-01.csv", "withdrawals_2026-11-03.csv"]
+    assert set(table(conn, spec)) == {"wd_1", "wd_4"}  # wd_2 came before the bad line and was rolled back
+    assert conn.execute("select count(*) from mesh_meta.load_ledger").fetchone()[0] == 2
     assert conn.execute("select count(*) from mesh_meta.quarantine").fetchone()[0] == 0
 
 

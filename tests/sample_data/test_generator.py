@@ -19,11 +19,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from operator import itemgetter
 from pathlib import Path
 
+import psycopg
 import pytest
 from paths import PROJECT_DIR
 
 from meshplatform.contracts.model import inbound_sources
-from meshplatform.ingest.extract import read_export
+from meshplatform.ingest.load import load_source
 from meshplatform.sample_data.generator import GroundTruth, generate
 
 USER_HEADER = ["user_id", "signup_date", "country", "kyc_status", "account_type", "updated_at", ""]
@@ -328,24 +329,25 @@ def test_malformed_lines_are_about_a_thousandth_of_each_withdrawals_file(exports
             assert at_least(lines) >= 1  # every file of the fixture is big enough for one
 
 
-def quarantine(root: Path) -> dict[str, tuple[int, list[tuple[str, int, str]]]]:
+def quarantine(root: Path, conn: psycopg.Connection) -> dict[str, tuple[int, list[tuple[str, int, str]]]]:
     """Per source, rows read and (file, line number, reason) of each quarantined row, from the
-    real extractor over the generated files."""
+    real loader over the generated files (into a database emptied first)."""
+    for schema in ("mesh_meta", "raw_users", "raw_withdrawals"):
+        conn.execute(f"drop schema if exists {schema} cascade")
     out = {}
     for spec in inbound_sources(PROJECT_DIR / "contracts"):
-        read, quarantined = 0, []
-        for path in sorted((root / spec.domain).glob(spec.file_pattern)):
-            name = path.relative_to(root).as_posix()
-            for chunk in read_export(path, spec, chunk_rows=700):
-                read += chunk.rows_read
-                quarantined += [(name, q.line_number, q.reason) for q in chunk.quarantined]
-        out[spec.name] = (read, quarantined)
+        results = list(load_source(conn, spec, sorted((root / spec.domain).glob(spec.file_pattern))))
+        rows = conn.execute(
+            "select file_name, line_number, reason from mesh_meta.quarantine where source = %s order by 1, 2",
+            (spec.name,),
+        ).fetchall()
+        out[spec.name] = (sum(r.rows_read for r in results), [(f"{spec.domain}/{f}", n, r) for f, n, r in rows])
     return out
 
 
-def test_the_extractor_quarantines_exactly_the_malformed_lines(exports: Exports) -> None:
+def test_the_loader_quarantines_exactly_the_malformed_lines(exports: Exports, conn: psycopg.Connection) -> None:
     truth = GroundTruth.load(exports.root)
-    found = quarantine(exports.root)
+    found = quarantine(exports.root, conn)
     assert set(found) == {"users", "withdrawals"}
     for source, (read, quarantined) in found.items():
         assert read == truth.rows_written[source]
@@ -375,10 +377,10 @@ USER_DEFECTS = [
 ]
 
 
-def test_malformed_lines_rotate_through_every_kind_of_defect(tmp_path: Path) -> None:
+def test_malformed_lines_rotate_through_every_kind_of_defect(tmp_path: Path, conn: psycopg.Connection) -> None:
     truth = generate(tmp_path, size=8_000, days=8, seed=11)  # 8 files of >= 20 lines
     exports = load_exports(tmp_path)
-    found = quarantine(tmp_path)
+    found = quarantine(tmp_path, conn)
     for source, kinds in [("withdrawals", WITHDRAWAL_DEFECTS), ("users", USER_DEFECTS)]:
         read, quarantined = found[source]
         assert read == truth.rows_written[source]

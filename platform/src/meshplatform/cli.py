@@ -267,15 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a database refusal is the user's to fix too: say it without a traceback
         import psycopg
 
+        from meshplatform.warehouse.sqlstate import explain
+
         if not isinstance(exc, psycopg.Error):
             raise
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"error: the database refused: {first_line}", file=sys.stderr)
-        print(
-            "  hint: the platform's user needs CREATEROLE (or superuser) and CREATE on the database; "
-            "see README, 'Use your own Postgres'",
-            file=sys.stderr,
-        )
+        message, hint = explain(exc)
+        print(f"error: the database refused: {message}\n  hint: {hint}", file=sys.stderr)
         return 2
     return 0
 

@@ -35,12 +35,51 @@ class ColumnSpec:
     pattern: str | None = None
     minimum: float | None = None
     exclusive_minimum: float | None = None
+    max_length: int | None = None
 
     @property
     def numeric_scale(self) -> tuple[int, int] | None:
         """(precision, scale) of a ``numeric(p,s)`` column, else None."""
         match = _NUMERIC.fullmatch(self.physical_type)
         return (int(match[1]), int(match[2])) if match else None
+
+
+ROW_RULE_ENGINE = "meshplatform"
+# rule kind -> the implementation keys it needs (besides ``rule`` and ``column``)
+ROW_RULE_KINDS: dict[str, tuple[str, ...]] = {
+    "presentExactlyWhen": ("when", "equals"),
+    "notBefore": ("reference",),
+    "notInFuture": ("tolerance",),
+    "productOf": ("factors", "tolerance"),
+}
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A rule across the fields of one row, declared in the inbound contract as an ODCS quality
+    rule ``type: custom, engine: meshplatform`` on the schema object; the loader quarantines the
+    rows that break it. Kinds (``implementation.rule``):
+
+    - ``presentExactlyWhen``: ``column`` has a value exactly when ``when`` equals ``equals``;
+    - ``notBefore``: ``column`` (when present) is not earlier than ``reference``;
+    - ``notInFuture``: ``column`` is at most ``tolerance`` (a Postgres interval) after the load;
+    - ``productOf``: ``column`` equals the product of ``factors`` within ``tolerance`` (absolute).
+    """
+
+    name: str
+    kind: str
+    column: str
+    when: str | None = None
+    equals: str | None = None
+    reference: str | None = None
+    factors: tuple[str, ...] = ()
+    tolerance: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column the rule reads."""
+        others = (self.when, self.reference, *self.factors)
+        return (self.column, *(c for c in others if c))
 
 
 @dataclass(frozen=True)
@@ -57,6 +96,7 @@ class SourceSpec:
     columns: tuple[ColumnSpec, ...]
     trailing_empty_column: bool
     version_column: str
+    row_rules: tuple[RowRule, ...] = ()
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -97,7 +137,43 @@ def _column(prop: dict[str, Any]) -> ColumnSpec:
         pattern=options.get("pattern"),
         minimum=options.get("minimum"),
         exclusive_minimum=options.get("exclusiveMinimum"),
+        max_length=options.get("maxLength"),
     )
+
+
+def _row_rules(path: Path, quality: list[dict[str, Any]] | None, names: list[str]) -> tuple[RowRule, ...]:
+    """The schema object's row rules (ODCS custom quality rules of engine meshplatform)."""
+    rules = []
+    for entry in quality or []:
+        if entry.get("type") != "custom" or entry.get("engine") != ROW_RULE_ENGINE:
+            continue
+        impl = entry.get("implementation") or {}
+        kind = impl.get("rule") if isinstance(impl, dict) else None
+        if kind not in ROW_RULE_KINDS or "column" not in impl or any(k not in impl for k in ROW_RULE_KINDS[kind]):
+            raise MeshError(
+                f"{path}: row rule {entry.get('name')!r} needs implementation.rule (one of "
+                f"{', '.join(ROW_RULE_KINDS)}), column and {', '.join(ROW_RULE_KINDS.get(kind, ())) or 'its options'}",
+                hint="see RowRule in platform/src/meshplatform/contracts/model.py",
+            )
+        factors = impl.get("factors") or ()
+        rule = RowRule(
+            name=str(entry.get("name") or kind),
+            kind=kind,
+            column=impl["column"],
+            when=impl.get("when"),
+            equals=None if impl.get("equals") is None else str(impl["equals"]),
+            reference=impl.get("reference"),
+            factors=tuple(factors) if isinstance(factors, list) else (),
+            tolerance=None if impl.get("tolerance") is None else str(impl["tolerance"]),
+        )
+        unknown = [c for c in rule.columns if c not in names]
+        if unknown or not _IDENTIFIER.fullmatch(rule.name):
+            raise MeshError(
+                f"{path}: row rule {rule.name!r} must have a lower-case identifier as name and read only "
+                f"columns of the contract (unknown: {unknown})"
+            )
+        rules.append(rule)
+    return tuple(rules)
 
 
 def read_contract(path: Path) -> dict[str, Any]:
@@ -150,6 +226,7 @@ def source_spec(path: Path) -> SourceSpec:
             columns=columns,
             trailing_empty_column=custom.get("trailingEmptyColumn", False) is True,
             version_column=custom["versionColumn"],
+            row_rules=_row_rules(path, obj.get("quality"), [c.name for c in columns]),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise MeshError(f"{path}: inbound contract is incomplete ({exc!r})") from exc

@@ -1,62 +1,57 @@
-"""Extract: read an export file in chunks with pandas and split it into loadable and quarantined rows.
+"""Extract: stream an export file's bytes into rows for ``COPY``, with exact line numbers.
 
-Every data record of a file ends up in exactly one of the two: ``rows read = rows loaded + rows
-quarantined``. A file that is unusable as a whole (empty, wrong header, not UTF-8) raises
-:class:`ExportRejected` naming the file, the line and what to do.
+The file is read in blocks of whole lines; nothing is parsed value by value here (the database
+checks the values, see :mod:`meshplatform.ingest.checks`). Per line only what would make ``COPY``
+refuse the whole stream is handled: wrong field counts, NUL bytes, bare carriage returns,
+invalid UTF-8 inside a quoted field, quotes (RFC 4180; a quoted field may span lines). Every
+record becomes one CSV row ``line number, raw text, problem, fast, field 1, ..., field n``: the raw
+text only for records with quotes or problems, the problem (``code <US> column <US> reason``) only
+for a line that must be quarantined (its fields then stay empty), ``fast`` = ``t`` for a plain line
+whose values all have a form that needs no check (:mod:`meshplatform.ingest.formats`).
+
+A file unusable as a whole (empty, not text, not UTF-8, wrong header) raises
+:class:`ExportRejected` naming the file and what to do.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
-from meshplatform.contracts.model import ColumnSpec, SourceSpec
+from meshplatform.contracts.model import SourceSpec
 from meshplatform.errors import ExportRejected
+from meshplatform.ingest.formats import fast_line
 
-TRAILING = "__trailing"
-DEFAULT_CHUNK_ROWS = 100_000
+BLOCK_BYTES = 4 << 20
+MAX_HEADER_BYTES = 1 << 16
+MAX_RECORD_LINES = 100  # a quoted field spanning more lines than this is an unbalanced quote
+KEPT_BYTES = 4096  # a quarantined line keeps at most this prefix of its text
+NEWLINE = b"\n"
+SEPARATOR = "\x1f"  # between code, column and reason of a problem
+UNBALANCED = "unbalanced quote: a quoted field opened on this line never closes"
 
 
 @dataclass(frozen=True)
-class Quarantined:
-    line_number: int
-    raw_line: str
-    reason: str
+class Batch:
+    """A slice of a file: CSV rows for COPY, one per record (lines to quarantine included)."""
+
+    payload: bytes
+    rows_read: int
+    bytes_read: int
 
 
-@dataclass
-class Chunk:
-    """Rows of one slice of a file: ``rows`` hold the contract's columns plus ``_source_line``."""
-
-    rows: pd.DataFrame
-    quarantined: list[Quarantined] = field(default_factory=list)
-
-    @property
-    def rows_read(self) -> int:
-        return len(self.rows) + len(self.quarantined)
-
-
-MAX_RECORD_LINES = 100  # a quoted field spanning more lines than this is an unbalanced quote
-
-
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text) of every line, failing on the first byte that is not UTF-8."""
-    with path.open("rb") as handle:
-        for line_number, raw in enumerate(handle, start=1):
-            try:
-                yield line_number, raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ExportRejected(
-                    f"{path}: line {line_number}, byte {exc.start + 1}: not valid UTF-8 ({exc.reason})",
-                    hint="re-export the file as UTF-8; nothing of it was loaded",
-                ) from exc
+def kept_text(raw: bytes, total: int | None = None) -> str:
+    """The text a quarantined line keeps: at most KEPT_BYTES of it (`total` bytes, default all of
+    `raw`), marked when cut; a NUL byte shown as \u2400."""
+    total = len(raw) if total is None else total
+    cut = total > KEPT_BYTES
+    text = raw[:KEPT_BYTES].decode("utf-8", errors="ignore" if cut else "replace")
+    if cut:
+        text += f"\u2026 [cut: {total:,} bytes in total]"
+    return text.replace("\x00", "\u2400")
 
 
 def _inside_quotes_after(text: str, inside: bool) -> bool:
@@ -79,41 +74,171 @@ def _inside_quotes_after(text: str, inside: bool) -> bool:
     return inside
 
 
-UNBALANCED = "unbalanced quote: a quoted field opened on this line never closes"
+def _special(line: bytes) -> bool:
+    return b'"' in line or b"\r" in line or b"\x00" in line
 
 
-def _records(path: Path) -> Iterator[tuple[int, str, str | None]]:
-    """Yield (first line number, record text, problem) for each record; a quoted field may span
-    lines. A quote that never closes makes only its own line a bad record; reading resumes on
-    the next line, so one stray quote cannot swallow the rows after it."""
-    lines = _lines(path)
-    pushed_back: deque[tuple[int, str]] = deque()
-    pending: list[tuple[int, str]] = []
-    inside = False
-    while True:
-        item = pushed_back.popleft() if pushed_back else next(lines, None)
-        if item is None and not pending:
+class _Splitter:
+    """Turns lines into COPY rows or quarantined lines; keeps the state of an open quoted field."""
+
+    def __init__(self, path: Path, spec: SourceSpec) -> None:
+        self.path = path
+        self.names = spec.column_names + (["(the empty last column)"] if spec.trailing_empty_column else [])
+        self.fields = len(self.names)
+        self.rows: list[bytes] = []
+        self.empty = "," * (self.fields + 1)
+        self.fast = fast_line(spec)
+        self.pending: list[tuple[int, bytes]] = []
+        self.inside = False
+
+    def take(self, bytes_read: int) -> Batch:
+        batch = Batch(b"".join(self.rows), len(self.rows), bytes_read)
+        self.rows = []
+        return batch
+
+    def block(self, first: int, lines: list[bytes], plain: bool, utf8: bool) -> None:
+        """Lines `first`, `first` + 1, ...; `plain`: the block has no quote, CR or NUL; `utf8`: it decodes."""
+        if plain and utf8 and not self.pending:
+            self._plain(first, lines)
             return
-        if item is not None:
-            pending.append(item)
-            if inside or '"' in item[1]:
-                inside = _inside_quotes_after(item[1], inside)
-            if not inside:
-                text = "".join(line for _, line in pending).rstrip("\r\n").replace("\r\n", "\n")
-                yield pending[0][0], text, None
-                pending = []
-                continue
-            if len(pending) <= MAX_RECORD_LINES:
-                continue
-        # the quote opened on the first pending line never closed: report that line, re-read the rest
-        yield pending[0][0], pending[0][1].rstrip("\r\n"), UNBALANCED
-        pushed_back.extendleft(reversed(pending[1:]))
-        pending, inside = [], False
+        start = 0
+        for index, line in enumerate(lines):
+            if self.pending or _special(line) or not (utf8 or _utf8(line)):
+                if start < index:
+                    self._plain(first + start, lines[start:index])
+                self.line(first + index, line)
+                start = index + 1
+        if start < len(lines):
+            self._plain(first + start, lines[start:])
+
+    def _plain(self, first: int, lines: list[bytes]) -> None:
+        """Lines without quotes, CR, NUL or bad UTF-8: a record each; fast (no parsing)."""
+        want, rows, fast = self.fields - 1, self.rows, self.fast.fullmatch if self.fast else lambda line: None
+        for number, line in enumerate(lines, first):
+            if line.count(b",") == want:
+                rows.append(b"%d,,,%s,%b\n" % (number, b"t" if fast(line) else b"", line))
+            else:
+                self._quarantine(number, line, *self._shape_problem(line.count(b",") + 1 if line else 0))
+
+    def line(self, number: int, line: bytes) -> None:
+        """One line through the quote state machine."""
+        if not self.pending and b'"' not in line:
+            self._record(number, line)
+            return
+        self.pending.append((number, line))
+        self.inside = _inside_quotes_after(line.decode("latin-1"), self.inside)
+        if not self.inside:
+            (first, _), text = self.pending[0], b"\n".join(raw for _, raw in self.pending)
+            self.pending = []
+            self._record(first, text)
+        elif len(self.pending) > MAX_RECORD_LINES:
+            self._unbalanced()
+
+    def _unbalanced(self) -> None:
+        """A quote opened on the first pending line never closed: that line is bad, re-read the rest."""
+        (number, line), rest = self.pending[0], self.pending[1:]
+        self.pending, self.inside = [], False
+        self._quarantine(number, line, UNBALANCED, "unbalanced_quote")
+        for later in rest:
+            self.line(*later)
+
+    def finish(self) -> None:
+        """End of file: a quoted field still open never closes."""
+        while self.pending:
+            self._unbalanced()
+
+    def _record(self, number: int, record: bytes) -> None:
+        if (at := record.find(b"\x00")) >= 0:
+            column = self._column_at(record, at)
+            self._quarantine(
+                number, record, f"NUL byte in {column or 'the line'}: not allowed in text", "nul_byte", column
+            )
+            return
+        try:
+            text = record.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self._bad_utf8(number, record, exc)
+            return
+        if "\r" in text:
+            self._quarantine(number, record, "carriage return inside a field", "carriage_return")
+            return
+        if '"' not in text:
+            found = text.count(",") + 1 if text else 0
+            if found != self.fields:
+                self._quarantine(number, record, *self._shape_problem(found))
+            else:
+                self.rows.append(b"%d,,,,%b\n" % (number, record))
+            return
+        values = next(csv.reader(io.StringIO(text, newline="")), [])
+        if len(values) != self.fields:
+            self._quarantine(number, record, *self._shape_problem(len(values)))
+            return
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow([number, kept_text(record), "", "", *values])
+        self.rows.append(out.getvalue().encode("utf-8"))
+
+    def _bad_utf8(self, number: int, record: bytes, exc: UnicodeDecodeError) -> None:
+        """Inside a quoted field: one bad value, quarantined. Elsewhere: the file is not UTF-8."""
+        before = record[: exc.start]
+        line, byte = number + before.count(NEWLINE), exc.start - before.rfind(NEWLINE)
+        where = f"line {line}, byte {byte}"
+        if _inside_quotes_after(before.decode("latin-1"), False):
+            column = self._column_at(record, exc.start)
+            self._quarantine(number, record, f"{where}: not valid UTF-8 inside a quoted field", "invalid_utf8", column)
+            return
+        raise ExportRejected(
+            f"{self.path}: {where}: not valid UTF-8 ({exc.reason})",
+            hint="re-export the file as UTF-8; nothing of it was loaded",
+        )
+
+    def _column_at(self, record: bytes, position: int) -> str | None:
+        """The column a byte position falls in (counting delimiters outside quotes)."""
+        text, inside, index = record[:position].decode("latin-1"), False, 0
+        for char in text:
+            inside = inside != (char == '"')
+            index += char == "," and not inside
+        return self.names[index] if index < len(self.names) else None
+
+    def _shape_problem(self, found: int) -> tuple[str, str]:
+        if found == 0:
+            return "blank line", "blank_line"
+        more = "too many" if found > self.fields else "too few"
+        return f"{more} fields: expected {self.fields}, found {found}", "field_count"
+
+    def _quarantine(self, number: int, raw: bytes, reason: str, code: str, column: str | None = None) -> None:
+        out = io.StringIO()
+        problem = SEPARATOR.join([code, column or "", reason])
+        csv.writer(out, lineterminator="").writerow([number, kept_text(raw), problem])
+        self.rows.append(out.getvalue().encode("utf-8") + self.empty.encode() + NEWLINE)
 
 
-def _check_header(path: Path, spec: SourceSpec, header_line: str) -> None:
-    found = next(csv.reader([header_line.lstrip("\ufeff")]))
-    expected = spec.header()
+def _utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _check_header(path: Path, spec: SourceSpec, raw: bytes) -> None:
+    if b"\x00" in raw:
+        raise ExportRejected(
+            f"{path}: line 1: not a text file (NUL bytes in the header line)",
+            hint="an export is a UTF-8 CSV text file; was a compressed or UTF-16 file delivered? nothing was loaded",
+        )
+    try:
+        text = raw.decode("utf-8").lstrip("\ufeff").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise ExportRejected(
+            f"{path}: line 1, byte {exc.start + 1}: not valid UTF-8 ({exc.reason})",
+            hint="re-export the file as UTF-8; nothing of it was loaded",
+        ) from exc
+    if not text.strip():
+        raise ExportRejected(
+            f"{path}: the file is empty (no header line)",
+            hint="an export always has a header line; ask for a re-delivery; nothing was loaded",
+        )
+    found, expected = next(csv.reader([text])), spec.header()
     if found == expected:
         return
     missing = [c for c in spec.column_names if c not in found]
@@ -131,153 +256,34 @@ def _check_header(path: Path, spec: SourceSpec, header_line: str) -> None:
     )
 
 
-def read_export(path: Path, spec: SourceSpec, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Chunk]:
-    """Check the header, then yield the file's records in validated chunks."""
-    records = _records(path)
-    first = next(records, None)
-    if first is None or not first[1].strip():
-        raise ExportRejected(
-            f"{path}: the file is empty (no header line)",
-            hint="an export always has a header line; ask for a re-delivery; nothing was loaded",
-        )
-    _check_header(path, spec, first[1])
-    batch: list[tuple[int, str, str | None]] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= chunk_rows:
-            yield _validate(batch, spec)
-            batch = []
-    if batch:
-        yield _validate(batch, spec)
-
-
-def _field_count(text: str) -> int:
-    return len(next(csv.reader([text]))) if '"' in text else text.count(",") + 1
-
-
-def _record_problem(text: str, expected_fields: int) -> str | None:
-    """What makes a record unparseable as a row of the contract, if anything."""
-    if not text.strip():
-        return "blank line"
-    if "\r" in text:
-        return "carriage return inside a field"
-    try:
-        fields = _field_count(text)
-    except csv.Error as exc:
-        return f"not parseable as CSV: {exc}"
-    if fields != expected_fields:
-        return f"{'too many' if fields > expected_fields else 'too few'} fields: expected {expected_fields}, found {fields}"
-    return None
-
-
-def _validate(batch: list[tuple[int, str, str | None]], spec: SourceSpec) -> Chunk:
-    quarantined: list[Quarantined] = []
-    names = spec.column_names + ([TRAILING] if spec.trailing_empty_column else [])
-    parseable = []
-    for line_number, text, problem in batch:
-        problem = problem or _record_problem(text, len(names))
-        if problem:
-            quarantined.append(Quarantined(line_number, text, problem))
-        else:
-            parseable.append((line_number, text))
-    if parseable:
-        frame = pd.read_csv(
-            io.StringIO("\n".join(text for _, text in parseable)),
-            header=None,
-            names=names,
-            dtype=str,
-            keep_default_na=False,
-            engine="c",
-            lineterminator="\n",
-        )
-        if len(frame) != len(parseable):  # guards the record splitting above; a bug if it fires
-            raise RuntimeError(f"parsed {len(frame)} rows from {len(parseable)} records")
-        frame["_source_line"] = [line for line, _ in parseable]
-        reasons = _reasons(frame, spec)
-        bad = (reasons != "").to_numpy()
-        for (line_number, text), reason in zip(
-            (p for p, b in zip(parseable, bad, strict=False) if b), reasons[bad], strict=True
-        ):
-            quarantined.append(Quarantined(line_number, text, reason))
-        good = frame.loc[~bad, [*spec.column_names, "_source_line"]].reset_index(drop=True)
-    else:
-        good = pd.DataFrame(columns=[*spec.column_names, "_source_line"])
-    return Chunk(good, sorted(quarantined, key=lambda q: q.line_number))
-
-
-def _reasons(frame: pd.DataFrame, spec: SourceSpec) -> pd.Series:
-    """One message per row, empty when the row is loadable; several problems are joined by '; '."""
-    found = [_problems(frame[column.name], column) for column in spec.columns]
-    if spec.trailing_empty_column:
-        stray = frame.loc[frame[TRAILING] != "", TRAILING]
-        found.append("the last column carries no information and must be empty, found '" + stray + "'")
-    found = [problems for problems in found if len(problems)]
-    if not found:
-        return pd.Series("", index=frame.index, dtype=object)
-    joined = pd.concat(found).groupby(level=0, sort=False).agg("; ".join)
-    return joined.reindex(frame.index, fill_value="")
-
-
-def _problems(values: pd.Series, column: ColumnSpec) -> pd.Series:
-    """Messages for the values of one column that break the contract (only failing rows, by index).
-    Each value gets its first problem: a value of the wrong type is not also checked against the set."""
-    values = values.fillna("")
-    empty = values == ""
-    messages = []
-    if column.required and empty.any():
-        label = "missing key " if column.primary_key else "missing value for "
-        messages.append(pd.Series(label + column.name, index=values.index[empty], dtype=object))
-    rest = values[~empty]
-    for ok, expectation in _checks(column):
-        bad = ~ok(rest).to_numpy(dtype=bool)
-        if bad.any():
-            messages.append(column.name + ": '" + rest[bad] + "' " + expectation)
-            rest = rest[~bad]
-    return pd.concat(messages) if messages else pd.Series(dtype=object)
-
-
-Check = Callable[[pd.Series], pd.Series]
-
-
-def _checks(column: ColumnSpec) -> list[tuple[Check, str]]:
-    """The contract's rules for one column, in the order they are reported."""
-    checks: list[tuple[Check, str]] = [(lambda v: _type_ok(v, column), _type_expectation(column))]
-    if (allowed := column.allowed_values) is not None:
-        checks.append((lambda v: v.isin(allowed), "is not one of " + ", ".join(allowed)))
-    if (pattern := column.pattern) is not None:
-        checks.append((lambda v: v.str.fullmatch(pattern).fillna(False), f"does not match {pattern}"))
-    if (low := column.exclusive_minimum) is not None:
-        checks.append((lambda v: pd.to_numeric(v, errors="coerce") > low, f"must be greater than {low}"))
-    if (least := column.minimum) is not None:
-        checks.append((lambda v: pd.to_numeric(v, errors="coerce") >= least, f"must be at least {least}"))
-    return checks
-
-
-_INTEGER = re.compile(r"-?\d{1,18}")
-
-
-def _type_ok(values: pd.Series, column: ColumnSpec) -> pd.Series:
-    kind = column.physical_type
-    if kind in ("bigint", "integer"):
-        return values.str.fullmatch(_INTEGER.pattern)
-    if numeric := column.numeric_scale:
-        precision, scale = numeric
-        return values.str.fullmatch(rf"-?\d{{1,{precision - scale}}}(\.\d{{1,{scale}}})?")
-    if kind == "date":
-        return pd.to_datetime(values, format="%Y-%m-%d", errors="coerce").notna()
-    if kind == "timestamptz":
-        return pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce").notna()
-    return pd.Series(True, index=values.index)
-
-
-def _type_expectation(column: ColumnSpec) -> str:
-    kind = column.physical_type
-    if kind in ("bigint", "integer"):
-        return "is not an integer"
-    if numeric := column.numeric_scale:
-        return f"is not a number with at most {numeric[1]} decimals"
-    if kind == "date":
-        return "is not a date (YYYY-MM-DD)"
-    if kind == "timestamptz":
-        return "is not an ISO-8601 timestamp"
-    return "has the wrong type"
+def read_export(path: Path, spec: SourceSpec, block_bytes: int = BLOCK_BYTES) -> Iterator[Batch]:
+    """Check the header, then yield the file's records as COPY rows, block by block."""
+    with path.open("rb") as handle:
+        header = handle.readline(MAX_HEADER_BYTES)
+        if not header:
+            raise ExportRejected(
+                f"{path}: the file is empty (0 bytes)",
+                hint="an export always has a header line; ask for a re-delivery; nothing was loaded",
+            )
+        if not header.endswith(b"\n") and handle.read(1):
+            raise ExportRejected(
+                f"{path}: line 1: no end of line in the first {MAX_HEADER_BYTES // 1024} KiB: not a CSV text file",
+                hint="an export is a UTF-8 CSV text file with a header line; nothing was loaded",
+            )
+        _check_header(path, spec, header)
+        splitter, number, done = _Splitter(path, spec), 2, len(header)
+        while block := handle.read(block_bytes):
+            if not block.endswith(b"\n"):
+                block += handle.readline()
+            done += len(block)
+            plain = not (b'"' in block or b"\r" in block or b"\x00" in block)
+            if b"\r\n" in block:
+                block = block.replace(b"\r\n", b"\n")
+            lines = block.split(b"\n")
+            if lines[-1] == b"":
+                lines.pop()
+            splitter.block(number, lines, plain, _utf8(block))
+            number += len(lines)
+            yield splitter.take(done)
+        splitter.finish()
+        yield splitter.take(done)

@@ -1,5 +1,6 @@
-"""Load: COPY a file's valid rows into a staging table, merge them into the raw table on the
-natural key, quarantine the rest, and record the file in the ledger. One transaction per file.
+"""Load: stream a file's records into an all-text staging table (COPY), check them against the
+contract in one SQL pass, merge the valid rows into the raw table on the natural key, quarantine
+the rest with line number and reason, and record the file in the ledger. One transaction per file.
 
 Re-delivering a file (same checksum) is a no-op; a row re-delivered in another file changes
 nothing; a later version of a row (greater ``updated_at``) replaces the earlier one. Two versions
@@ -10,7 +11,7 @@ the export date), so the outcome does not depend on the order files are loaded i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,13 @@ import psycopg
 from psycopg import sql
 
 from meshplatform.contracts.model import SourceSpec
-from meshplatform.ingest.extract import DEFAULT_CHUNK_ROWS, Quarantined, read_export
-from meshplatform.warehouse.meta import SCHEMA as META_SCHEMA
-from meshplatform.warehouse.meta import ensure_meta
+from meshplatform.errors import ExportRejected, MeshError
+from meshplatform.ingest import checks
+from meshplatform.ingest.extract import SEPARATOR, kept_text, read_export
+from meshplatform.warehouse import meta
+from meshplatform.warehouse.meta import LedgerEntry, QuarantineRow, ensure_meta
 from meshplatform.warehouse.roles import acting_as, ensure_raw_schema
+from meshplatform.warehouse.sqlstate import explain
 
 Progress = Callable[[str, int, int], None]  # (file name, rows read so far, percent of the file)
 
@@ -80,7 +84,7 @@ def ensure_tables(conn: psycopg.Connection, spec: SourceSpec) -> None:
             conn.execute(raw_table_ddl(spec))
 
 
-def _merge_sql(spec: SourceSpec) -> sql.Composed:
+def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
     cols = [*spec.column_names, "_source_file", "_source_line"]
     ident = sql.Identifier
     key = sql.SQL(", ").join(map(ident, spec.key))
@@ -90,7 +94,8 @@ def _merge_sql(spec: SourceSpec) -> sql.Composed:
         """
         with merged as (
             insert into {target} as t ({cols}, _loaded_at)
-            select distinct on ({key}) {cols}, now() from _stage
+            select distinct on ({key}) {values}, {file}, _source_line, now() from _typed
+            where _problems is null
             order by {key}, {version} desc, _source_line desc
             on conflict ({key}) do update set {updates}, _loaded_at = excluded._loaded_at
             where excluded.{version} > t.{version}
@@ -103,6 +108,8 @@ def _merge_sql(spec: SourceSpec) -> sql.Composed:
     ).format(
         target=sql.Identifier(spec.schema, spec.table),
         cols=sql.SQL(", ").join(map(ident, cols)),
+        values=sql.SQL(", ").join(map(ident, spec.column_names)),
+        file=sql.Literal(file_name),
         key=key,
         version=version,
         updates=sql.SQL(", ").join(sql.SQL("{c} = excluded.{c}").format(c=ident(c)) for c in cols if c not in spec.key),
@@ -111,93 +118,85 @@ def _merge_sql(spec: SourceSpec) -> sql.Composed:
     )
 
 
-def _ledger_entry(conn: psycopg.Connection, sha256: str) -> FileResult | None:
-    row = conn.execute(
-        f"""select file_name, rows_read, rows_loaded, rows_quarantined, rows_inserted, rows_updated
-            from {META_SCHEMA}.load_ledger where file_sha256 = %s""",
-        (sha256,),
-    ).fetchone()
-    return None if row is None else FileResult(row[0], sha256, True, *row[1:])
-
-
 def load_file(
-    conn: psycopg.Connection,
-    spec: SourceSpec,
-    path: Path,
-    *,
-    progress: Progress | None = None,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    conn: psycopg.Connection, spec: SourceSpec, path: Path, *, progress: Progress | None = None
 ) -> FileResult:
-    """Load one export file in a single transaction; a re-delivered file is skipped."""
+    """Load one export file in a single transaction; a re-delivered file is skipped. A database
+    error is reported naming the file, with the hint its SQLSTATE calls for."""
     if not conn.autocommit:
         raise ValueError("load_file needs an autocommit connection: it opens one transaction per file itself")
+    try:
+        return _load_file(conn, spec, path, progress)
+    except psycopg.Error as exc:
+        message, hint = explain(exc)
+        raise MeshError(f"{path}: the load was rolled back: the database refused: {message}", hint=hint) from exc
+
+
+def _skipped(sha256: str, entry: LedgerEntry) -> FileResult:
+    return FileResult(entry.file_name, sha256, True, entry.rows_read, entry.rows_loaded, entry.rows_quarantined,
+                      entry.rows_inserted, entry.rows_updated)  # fmt: skip
+
+
+def _load_file(conn: psycopg.Connection, spec: SourceSpec, path: Path, progress: Progress | None) -> FileResult:
     sha256 = file_sha256(path)
-    if (done := _ledger_entry(conn, sha256)) is not None:
-        return done
-    estimated_lines = _line_estimate(path)
-    read = loaded = quarantined = 0
+    if (done := meta.ledger_entry(conn, sha256)) is not None:
+        return _skipped(sha256, done)
+    size = max(1, path.stat().st_size)
+    read = 0
     with conn.transaction():
         # Timestamps without an offset mean UTC, whatever the server's time zone.
         conn.execute("set local timezone = 'UTC'")
+        conn.execute("set local work_mem = '64MB'")  # the merge sorts a whole file: in memory
         # Two loads of the same file at once: the second waits, then finds it in the ledger.
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (sha256,))
-        if (done := _ledger_entry(conn, sha256)) is not None:
-            return done
+        if (done := meta.ledger_entry(conn, sha256)) is not None:
+            return _skipped(sha256, done)
+        valid = checks.valid_function(conn)
         # The domain's data is written as the domain's role (it cannot write another domain's
-        # schema); the bookkeeping in mesh_meta as the platform. The staging table belongs to the
-        # role too, so that its merge can read it; the platform, a member of it, fills it.
+        # schema); the bookkeeping in mesh_meta as the platform. The staging tables belong to the
+        # role too, so that its checks and merge can read them; the platform, a member of it, fills them.
         with acting_as(conn, spec.domain):
-            conn.execute(
-                sql.SQL("create temp table _stage (like {} including defaults) on commit drop").format(
-                    sql.Identifier(spec.schema, spec.table)
-                )
-            )
-        copy_sql = sql.SQL("copy _stage ({}) from stdin with (format csv)").format(
-            sql.SQL(", ").join(map(sql.Identifier, [*spec.column_names, "_source_line", "_source_file"]))
-        )
-        for chunk in read_export(path, spec, chunk_rows):
-            if len(chunk.rows):
-                chunk.rows["_source_file"] = path.name
-                with conn.cursor().copy(copy_sql) as copy:
-                    copy.write(chunk.rows.to_csv(header=False, index=False))
-            _quarantine(conn, spec, path.name, sha256, chunk.quarantined)
-            read += chunk.rows_read
-            loaded += len(chunk.rows)
-            quarantined += len(chunk.quarantined)
-            if progress:
-                progress(path.name, read, min(99, 100 * read // estimated_lines))
+            conn.execute(checks.raw_stage_ddl(spec))
+            conn.execute(checks.typed_stage_ddl(spec))
+        with conn.cursor().copy("copy _raw from stdin with (format csv)") as copy:
+            for batch in read_export(path, spec):
+                copy.write(batch.payload)
+                read += batch.rows_read
+                if progress:
+                    progress(path.name, read, min(99, 100 * batch.bytes_read // size))
         with acting_as(conn, spec.domain):
-            inserted, updated = conn.execute(_merge_sql(spec)).fetchone()
-        conn.execute(
-            f"""insert into {META_SCHEMA}.load_ledger (file_sha256, domain, source, file_name, rows_read,
-                    rows_loaded, rows_quarantined, rows_inserted, rows_updated)
-                values (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            (sha256, spec.domain, spec.name, path.name, read, loaded, quarantined, inserted, updated),
+            conn.execute(checks.check_insert(spec, valid, fast=True))
+            conn.execute(checks.check_insert(spec, valid, fast=False))
+        quarantined = _quarantine(conn, spec, path.name, sha256)
+        with acting_as(conn, spec.domain):
+            inserted, updated = conn.execute(_merge_sql(spec, path.name)).fetchone()
+        entry = LedgerEntry(path.name, read, read - quarantined, quarantined, inserted, updated)
+        meta.record_file(conn, sha256, spec.domain, spec.name, entry)
+    return FileResult(path.name, sha256, False, read, read - quarantined, quarantined, inserted, updated)
+
+
+QUARANTINE_BATCH = 10_000
+
+
+def _quarantine(conn: psycopg.Connection, spec: SourceSpec, file_name: str, sha256: str) -> int:
+    """Move the rows the checks refused into the quarantine, in batches; return how many."""
+    total = 0
+    with conn.cursor(name="mesh_quarantined") as cursor:
+        cursor.execute(
+            "select _source_line, _problems, _raw_text, _raw_bytes from _typed where _problems is not null "
+            "order by _source_line"
         )
-    return FileResult(path.name, sha256, False, read, loaded, quarantined, inserted, updated)
+        while rows := cursor.fetchmany(QUARANTINE_BATCH):
+            total += meta.record_quarantine(conn, spec.domain, spec.name, file_name, sha256, map(_quarantined, rows))
+    return total
 
 
-def _line_estimate(path: Path) -> int:
-    """Rough number of lines, from the first 64 KiB: enough for a progress percentage."""
-    with path.open("rb") as handle:
-        sample = handle.read(1 << 16)
-    lines = max(1, sample.count(b"\n"))
-    return max(1, int(path.stat().st_size / (len(sample) / lines)))
-
-
-def _quarantine(
-    conn: psycopg.Connection, spec: SourceSpec, file_name: str, sha256: str, rows: Iterable[Quarantined]
-) -> None:
-    rows = list(rows)
-    if not rows:
-        return
-    with conn.cursor() as cur:
-        cur.executemany(
-            f"""insert into {META_SCHEMA}.quarantine
-                    (domain, source, file_name, file_sha256, line_number, raw_line, reason)
-                values (%s, %s, %s, %s, %s, %s, %s)""",
-            [(spec.domain, spec.name, file_name, sha256, q.line_number, q.raw_line, q.reason) for q in rows],
-        )
+def _quarantined(row: tuple[int, list[str], str, int | None]) -> QuarantineRow:
+    line, problems, raw_text, raw_bytes = row
+    parts = [problem.split(SEPARATOR, 2) for problem in problems]
+    code, column, _ = parts[0]
+    kept = raw_text if raw_bytes is None else kept_text(raw_text.encode("utf-8"), raw_bytes)
+    return QuarantineRow(line, kept, "; ".join(reason for _, _, reason in parts), code, column or None)
 
 
 def export_files(exports_dir: Path, spec: SourceSpec) -> list[Path]:
@@ -208,8 +207,21 @@ def export_files(exports_dir: Path, spec: SourceSpec) -> list[Path]:
 def load_source(
     conn: psycopg.Connection, spec: SourceSpec, files: list[Path], *, progress: Progress | None = None
 ) -> Iterator[FileResult]:
-    """Load files in order, yielding each result. A rejected file raises :class:`ExportRejected`
-    and stops the load (later files may update its rows); files loaded before it stay loaded."""
+    """Load files in order, yielding each result. A rejected file loads nothing but does not stop
+    the files after it (the merge does not depend on the order files arrive in, so its
+    re-delivery can come later); after the last file the rejections are raised together."""
     ensure_tables(conn, spec)
+    rejected: list[ExportRejected] = []
     for path in files:
-        yield load_file(conn, spec, path, progress=progress)
+        try:
+            yield load_file(conn, spec, path, progress=progress)
+        except ExportRejected as exc:
+            rejected.append(exc)
+    if len(rejected) == 1:
+        raise rejected[0]
+    if rejected:
+        raise ExportRejected(
+            f"{len(rejected)} {spec.name} files were rejected, the others loaded:\n"
+            + "\n".join(f"  {exc.message}" for exc in rejected),
+            hint=rejected[0].hint,
+        )

@@ -1,14 +1,20 @@
 """The platform's own bookkeeping tables in schema ``mesh_meta``: what was loaded, what was
-quarantined, what the quality checks and dbt runs found."""
+quarantined, what the quality checks and dbt runs found.
+
+The loader writes and reads the load ledger and the quarantine only through the functions at the
+end of this module (no inline SQL on ``mesh_meta`` elsewhere), so how they run can change in one
+place.
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-import psycopg
+if TYPE_CHECKING:  # psycopg is imported by callers that open a connection
+    import psycopg
 
 SCHEMA = "mesh_meta"
 
@@ -39,6 +45,9 @@ create table if not exists {SCHEMA}.quarantine (
     quarantined_at timestamptz not null default now(),
     unique (file_sha256, line_number)
 );
+-- Added after the first release: a structured reason (code and column) beside the human one.
+alter table {SCHEMA}.quarantine add column if not exists reason_code text;
+alter table {SCHEMA}.quarantine add column if not exists column_name text;
 create table if not exists {SCHEMA}.quality_results (
     id bigserial primary key,
     domain text not null,
@@ -68,6 +77,64 @@ def ensure_meta(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('mesh_meta_ddl'))")
         conn.execute(_DDL)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A file in the load ledger: loaded once, identified by its checksum."""
+
+    file_name: str
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_inserted: int
+    rows_updated: int
+
+
+@dataclass(frozen=True)
+class QuarantineRow:
+    """One line that was not loaded: where, its text (a bounded prefix), why (text, code, column)."""
+
+    line_number: int
+    raw_line: str
+    reason: str
+    reason_code: str
+    column_name: str | None = None
+
+
+def ledger_entry(conn: psycopg.Connection, sha256: str) -> LedgerEntry | None:
+    """The ledger entry of the file with this checksum, if it was loaded."""
+    row = conn.execute(
+        f"""select file_name, rows_read, rows_loaded, rows_quarantined, rows_inserted, rows_updated
+            from {SCHEMA}.load_ledger where file_sha256 = %s""",
+        (sha256,),
+    ).fetchone()
+    return None if row is None else LedgerEntry(*row)
+
+
+def record_file(conn: psycopg.Connection, sha256: str, domain: str, source: str, entry: LedgerEntry) -> None:
+    """Enter a loaded file in the ledger (in the file's transaction)."""
+    conn.execute(
+        f"""insert into {SCHEMA}.load_ledger (file_sha256, domain, source, file_name, rows_read,
+                rows_loaded, rows_quarantined, rows_inserted, rows_updated)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (sha256, domain, source, entry.file_name, entry.rows_read, entry.rows_loaded, entry.rows_quarantined,
+         entry.rows_inserted, entry.rows_updated),
+    )  # fmt: skip
+
+
+def record_quarantine(
+    conn: psycopg.Connection, domain: str, source: str, file_name: str, sha256: str, rows: Iterable[QuarantineRow]
+) -> int:
+    """Store quarantined lines of a file (in the file's transaction); return how many."""
+    columns = "domain, source, file_name, file_sha256, line_number, raw_line, reason, reason_code, column_name"
+    count = 0
+    with conn.cursor().copy(f"copy {SCHEMA}.quarantine ({columns}) from stdin") as copy:
+        for q in rows:
+            copy.write_row((domain, source, file_name, sha256, q.line_number, q.raw_line, q.reason, q.reason_code,
+                            q.column_name))  # fmt: skip
+            count += 1
+    return count
 
 
 # --- reading the load ledger and the quarantine (the summary and the report read them here) ---
@@ -107,48 +174,11 @@ class QuarantineKind:
 
 
 def quarantine_kinds(conn: psycopg.Connection) -> list[QuarantineKind]:
-    """Quarantined rows per source and kind of reason, most frequent kind first within a source."""
+    """Quarantined rows per source and kind (the stored column and reason code of a row's first
+    problem), most frequent kind first within a source."""
     rows = conn.execute(
-        f"select domain, source, reason, count(*) from {SCHEMA}.quarantine group by domain, source, reason"
+        f"""select domain, source, coalesce(column_name || ': ', '') || coalesce(reason_code, 'unknown'),
+                   count(*), min(reason)
+            from {SCHEMA}.quarantine group by 1, 2, 3 order by 1, 2, 4 desc, 3"""
     ).fetchall()
-    grouped: dict[tuple[str, str, str], list[Any]] = {}
-    for domain, source, reason, count in sorted(rows, key=lambda r: r[2]):
-        entry = grouped.setdefault((domain, source, reason_kind(reason)), [0, reason])
-        entry[0] += count
-    kinds = [QuarantineKind(*key, count, example) for key, (count, example) in grouped.items()]
-    return sorted(kinds, key=lambda k: (k.domain, k.source, -k.rows, k.kind))
-
-
-# A problem of one value, as the extractor writes it: ``<column>: '<value>' <problem>``.
-_VALUE_PROBLEM = re.compile(r"(?P<column>[A-Za-z_]\w*): '.*' (?P<problem>(?:is|does|must) .*)", re.S)
-# Several problems of one row are joined by '; ' (split only where a new problem starts).
-_NEXT_PROBLEM = re.compile(
-    r"; (?=[A-Za-z_]\w*: '|missing (?:key|value for) |the last column |too (?:many|few) |blank line)"
-)
-
-
-def reason_kind(reason: str) -> str:
-    """The kind of a quarantined row (its columns and problems, without the offending values), so rows group.
-
-    The one place that derives a row's problem codes and columns, here from the reason text the
-    extractor wrote: ``amount: '-5' must be greater than 0`` -> ``amount: must be greater than 0``;
-    ``code: 'XYZ' is not one of A, B`` -> ``code: not one of allowed values``;
-    ``too many fields: expected 11, found 12`` -> ``too many fields: expected 11``.
-    """
-    kinds = [_problem_kind(part.strip()) for part in _NEXT_PROBLEM.split(reason.strip())]
-    return "; ".join(dict.fromkeys(k for k in kinds if k)) or "(no reason given)"
-
-
-def _problem_kind(part: str) -> str:
-    match = _VALUE_PROBLEM.fullmatch(part)
-    if match:
-        problem = match["problem"]
-        if problem.startswith("is not one of"):
-            problem = "not one of allowed values"
-        elif problem.startswith("is "):
-            problem = problem[3:]
-        return f"{match['column']}: {problem}"
-    part = re.sub(r",? found .*$", "", part, flags=re.S)  # the count or value found varies
-    if "'" in part:  # unknown shape: keep the text before the first quoted value
-        part = part.split("'", 1)[0].rstrip(" :,")
-    return part
+    return [QuarantineKind(*row) for row in rows]

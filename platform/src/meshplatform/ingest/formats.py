@@ -1,0 +1,65 @@
+"""The fast path: one regular expression per contract that a plain export line (no quotes) matches
+only when every value has a form the database accepts without further checks.
+
+A matching line skips the per-value checks in SQL (its values are cast directly; rules across
+fields still run); any other line gets all checks there. So the expression may be stricter than
+the contract (a rare valid form, e.g. 29 February or a time-zone offset, simply takes the full
+checks), never looser: what it accepts must cast and meet the contract.
+"""
+
+from __future__ import annotations
+
+import re
+
+from meshplatform.contracts.model import ColumnSpec, SourceSpec
+
+KEY_BYTES = 2000  # a text key longer than this would not fit a btree index entry (limit ~2700)
+_YEAR = r"(?!0000)[0-9]{4}"
+_MONTH_DAY = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+_DATE = f"{_YEAR}-{_MONTH_DAY}"
+_TIMESTAMP = _DATE + r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z"
+
+
+def _value(column: ColumnSpec) -> str | None:
+    """The form of a non-empty value that needs no check in SQL, or None (always check there)."""
+    kind = column.physical_type
+    if column.allowed_values is not None:
+        return "(?:" + "|".join(re.escape(v) for v in column.allowed_values if "," not in v) + ")"
+    if kind == "text":  # a pattern is checked in SQL for every row
+        most = column.max_length if column.max_length is not None else (KEY_BYTES if column.primary_key else None)
+        return f"[^,]{{1,{most}}}" if most is not None else "[^,]+"  # bytes: at most as many characters
+    if kind in ("bigint", "integer"):
+        form = rf"-?[0-9]{{1,{18 if kind == 'bigint' else 9}}}"
+    elif numeric := column.numeric_scale:
+        form = rf"-?[0-9]{{1,{numeric[0] - numeric[1]}}}(?:\.[0-9]{{1,{numeric[1]}}})?"
+    elif kind == "date":
+        form = _DATE
+    elif kind == "timestamptz":
+        form = _TIMESTAMP
+    else:
+        return None
+    if column.exclusive_minimum is not None:
+        if column.exclusive_minimum != 0:
+            return None
+        form = r"(?!-)(?![0.]*(?:,|$))" + form  # positive: no sign, not all zeros
+    if column.minimum is not None:
+        if column.minimum != 0:
+            return None
+        form = r"(?!-)" + form
+    return form
+
+
+def fast_line(spec: SourceSpec) -> re.Pattern[bytes] | None:
+    """The expression a whole plain line must match to take the fast path (None: no fast path)."""
+    parts = []
+    for column in spec.columns:
+        form = _value(column)
+        if form is None:
+            return None
+        parts.append(form if column.required else f"(?:{form})?")
+    if spec.trailing_empty_column:
+        parts.append("")
+    return re.compile(",".join(parts).encode("ascii"))
