@@ -89,3 +89,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "database_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(scope="session")
+def lineage_file() -> Path:
+    """Where the in-process Airflow runs of this test session write their OpenLineage events."""
+    return LINEAGE_FILE

@@ -9,6 +9,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -177,6 +178,48 @@ def test_catalog_reports_a_product_older_than_its_freshness_sla_as_stale(
         ("withdrawals.fct_withdrawals", False),
     ]
     assert all(p.age_hours and p.age_hours > 48 for p in catalog.products)
+
+
+def _lineage_edges(lineage_file: Path, run_id: str) -> set[tuple[str, str]]:
+    """Dataset -> dataset edges of one DAG run's OpenLineage COMPLETE events (read back from the file)."""
+    edges = set()
+    for line in lineage_file.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        dag_run = event["run"]["facets"].get("airflow", {}).get("dagRun", {})
+        if event["eventType"] != "COMPLETE" or dag_run.get("run_id") != run_id:
+            continue
+        for source in event.get("inputs", []):
+            for target in event.get("outputs", []):
+                if source["name"] != target["name"]:
+                    edges.add((source["name"], target["name"]))
+    return edges
+
+
+def test_lineage_events_connect_each_export_file_to_the_downstream_products(
+    first_run: RunOutcome, mesh_env: Settings, lineage_file: Path
+) -> None:
+    edges = _lineage_edges(lineage_file, first_run.run_id)
+    database = warehouse(mesh_env).database
+    downstream: dict[str, set[str]] = {}
+    for source, target in edges:
+        downstream.setdefault(source, set()).add(target)
+
+    def reachable(start: str) -> set[str]:
+        seen, frontier = set(), {start}
+        while frontier:
+            frontier = {t for node in frontier for t in downstream.get(node, ())} - seen
+            seen |= frontier
+        return seen
+
+    users_files = list((mesh_env.exports_dir / "users").glob("users_*.csv"))
+    withdrawals_files = list((mesh_env.exports_dir / "withdrawals").glob("withdrawals_*.csv"))
+    assert users_files and withdrawals_files
+    for path in users_files:  # export file -> raw -> staging -> product -> the downstream domain's products
+        assert {f"{database}.raw_users.users", f"{database}.users_staging.stg_users", f"{database}.users.dim_users",
+                f"{database}.withdrawals.user_withdrawal_summary"} <= reachable(str(path.resolve())), path  # fmt: skip
+    for path in withdrawals_files:
+        assert {f"{database}.raw_withdrawals.withdrawals", f"{database}.withdrawals.fct_withdrawals",
+                f"{database}.withdrawals.fct_daily_withdrawal_volumes"} <= reachable(str(path.resolve())), path  # fmt: skip
 
 
 def test_rerun_changes_nothing(first_run: RunOutcome, mesh_env: Settings, conn: psycopg.Connection) -> None:

@@ -3,8 +3,9 @@
 -- new latest version upstream cannot change this domain silently. Marts ref this model, which
 -- also lets their unit tests give it as an input: dbt unit tests cannot take a loom-injected
 -- cross-project model as input (dbt-loom issue #159: "referenced node is protected").
--- Ephemeral on purpose: a view here would depend on the users domain's table, and every rebuild
--- of users.dim_users (drop ... cascade) would silently drop it (materialized: ephemeral in YAML).
+-- A table on purpose (materialized in YAML): a view here would depend on the users domain's table,
+-- and every rebuild of users.dim_users (drop ... cascade) would silently drop it; an ephemeral
+-- model leaves no relation, so lineage (OpenLineage) could not follow users -> withdrawals.
 
 with
 
