@@ -161,7 +161,7 @@ def test_catalog_lists_every_product_version_with_owner_sla_freshness_quality_an
     assert dim_users[2]["consumers"] == []
     edges = {tuple(edge) for edge in catalog["edges"]}
     path = ["users/users_*.csv", "raw_users.users", "users_staging.stg_users", "users.dim_users",
-            "withdrawals.stg_users__dim_users", "withdrawals.user_withdrawal_summary"]  # fmt: skip
+            "withdrawals_staging.stg_users__dim_users", "withdrawals.user_withdrawal_summary"]  # fmt: skip
     assert all(step in edges for step in pairwise(path)), edges
     html = page.read_text(encoding="utf-8")
     assert "Maria Gomez" in html and "deprecated, removed after 2027-03-31" in html and "<svg" in html
