@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from meshplatform.config import TELEMETRY_OFF, Settings
 from meshplatform.warehouse.connection import ConnectionInfo
+from meshplatform.warehouse.credentials import Credentials
 from meshplatform.warehouse.embedded import EmbeddedPostgres
 
 # The URL given to the test run names the external server to test against; each test module
@@ -29,12 +31,16 @@ SERVERS = ["embedded", "external"] if EXTERNAL_ADMIN_URL else ["embedded"]
 
 
 @pytest.fixture(scope="session")
-def embedded_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def embedded_admin_url() -> Iterator[str]:
     port = int(os.environ.get("MESH_TEST_EMBEDDED_PORT", "55433"))
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded") / "pgdata", port)
+    # Not below pytest's basetemp: pytest resets that folder to 0700 at every session start, which
+    # would close it again to the server user of another session's server (run as root).
+    home = Path(tempfile.mkdtemp(prefix="mesh-test-embedded-"))
+    server = EmbeddedPostgres(home / "pgdata", port)
     server.start()
-    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    yield ConnectionInfo("127.0.0.1", port, "postgres", server.admin_password(), "postgres").libpq_url
     server.stop()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _admin(url: str) -> psycopg.Connection:
@@ -67,6 +73,14 @@ def mesh_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     patch.delenv("MESH_EXPORTS_DIR", raising=False)
     yield Settings.from_env()
     patch.undo()
+
+
+@pytest.fixture(scope="module")
+def logins(mesh_env: Settings) -> Credentials:
+    """The warehouse set up (roles, schemas, grants, bookkeeping) and its logins' credentials."""
+    from meshplatform.orchestration.steps import setup_warehouse
+
+    return setup_warehouse(mesh_env)
 
 
 @pytest.fixture

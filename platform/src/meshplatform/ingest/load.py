@@ -19,9 +19,7 @@ from psycopg import sql
 
 from meshplatform.contracts.model import SourceSpec
 from meshplatform.ingest.extract import DEFAULT_CHUNK_ROWS, Quarantined, read_export
-from meshplatform.warehouse.meta import SCHEMA as META_SCHEMA
-from meshplatform.warehouse.meta import ensure_meta
-from meshplatform.warehouse.roles import acting_as, ensure_raw_schema
+from meshplatform.warehouse import meta
 
 Progress = Callable[[str, int, int], None]  # (file name, rows read so far, percent of the file)
 
@@ -70,14 +68,11 @@ def raw_table_ddl(spec: SourceSpec) -> sql.Composed:
 
 
 def ensure_tables(conn: psycopg.Connection, spec: SourceSpec) -> None:
-    """Create the platform's bookkeeping tables, the domain's role and raw schema, and (as the
-    domain's role, so that it owns it) the source's raw table, if missing."""
-    ensure_meta(conn)
-    ensure_raw_schema(conn, spec.domain)
+    """Create the source's raw table if missing (the connection is the domain's login, so the
+    domain owns it; the platform's setup made the schema)."""
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('mesh_meta_ddl'))")
-        with acting_as(conn, spec.domain):
-            conn.execute(raw_table_ddl(spec))
+        conn.execute(raw_table_ddl(spec))
 
 
 def _merge_sql(spec: SourceSpec) -> sql.Composed:
@@ -111,12 +106,8 @@ def _merge_sql(spec: SourceSpec) -> sql.Composed:
     )
 
 
-def _ledger_entry(conn: psycopg.Connection, sha256: str) -> FileResult | None:
-    row = conn.execute(
-        f"""select file_name, rows_read, rows_loaded, rows_quarantined, rows_inserted, rows_updated
-            from {META_SCHEMA}.load_ledger where file_sha256 = %s""",
-        (sha256,),
-    ).fetchone()
+def _ledger_entry(conn: psycopg.Connection, spec: SourceSpec, sha256: str) -> FileResult | None:
+    row = meta.ledger_entry(conn, spec.domain, sha256)
     return None if row is None else FileResult(row[0], sha256, True, *row[1:])
 
 
@@ -128,11 +119,13 @@ def load_file(
     progress: Progress | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> FileResult:
-    """Load one export file in a single transaction; a re-delivered file is skipped."""
+    """Load one export file in a single transaction; a re-delivered file is skipped. ``conn`` is
+    the domain's own login: everything the file's data or the domain's tables trigger runs with
+    the domain's rights only."""
     if not conn.autocommit:
         raise ValueError("load_file needs an autocommit connection: it opens one transaction per file itself")
     sha256 = file_sha256(path)
-    if (done := _ledger_entry(conn, sha256)) is not None:
+    if (done := _ledger_entry(conn, spec, sha256)) is not None:
         return done
     estimated_lines = _line_estimate(path)
     read = loaded = quarantined = 0
@@ -141,17 +134,12 @@ def load_file(
         conn.execute("set local timezone = 'UTC'")
         # Two loads of the same file at once: the second waits, then finds it in the ledger.
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (sha256,))
-        if (done := _ledger_entry(conn, sha256)) is not None:
+        if (done := _ledger_entry(conn, spec, sha256)) is not None:
             return done
-        # The domain's data is written as the domain's role (it cannot write another domain's
-        # schema); the bookkeeping in mesh_meta as the platform. The staging table belongs to the
-        # role too, so that its merge can read it; the platform, a member of it, fills it.
-        with acting_as(conn, spec.domain):
-            conn.execute(
-                sql.SQL("create temp table _stage (like {} including defaults) on commit drop").format(
-                    sql.Identifier(spec.schema, spec.table)
-                )
-            )
+        # An explicit column list: nothing of the raw table (defaults, constraints) is copied.
+        columns = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.physical_type)) for c in spec.columns]
+        columns += [sql.SQL("_source_file text"), sql.SQL("_source_line integer")]
+        conn.execute(sql.SQL("create temp table _stage ({}) on commit drop").format(sql.SQL(", ").join(columns)))
         copy_sql = sql.SQL("copy _stage ({}) from stdin with (format csv)").format(
             sql.SQL(", ").join(map(sql.Identifier, [*spec.column_names, "_source_line", "_source_file"]))
         )
@@ -166,13 +154,9 @@ def load_file(
             quarantined += len(chunk.quarantined)
             if progress:
                 progress(path.name, read, min(99, 100 * read // estimated_lines))
-        with acting_as(conn, spec.domain):
-            inserted, updated = conn.execute(_merge_sql(spec)).fetchone()
-        conn.execute(
-            f"""insert into {META_SCHEMA}.load_ledger (file_sha256, domain, source, file_name, rows_read,
-                    rows_loaded, rows_quarantined, rows_inserted, rows_updated)
-                values (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            (sha256, spec.domain, spec.name, path.name, read, loaded, quarantined, inserted, updated),
+        inserted, updated = conn.execute(_merge_sql(spec)).fetchone()
+        meta.record_load(
+            conn, spec.domain, spec.name, path.name, sha256, (read, loaded, quarantined, inserted, updated)
         )
     return FileResult(path.name, sha256, False, read, loaded, quarantined, inserted, updated)
 
@@ -188,16 +172,8 @@ def _line_estimate(path: Path) -> int:
 def _quarantine(
     conn: psycopg.Connection, spec: SourceSpec, file_name: str, sha256: str, rows: Iterable[Quarantined]
 ) -> None:
-    rows = list(rows)
-    if not rows:
-        return
-    with conn.cursor() as cur:
-        cur.executemany(
-            f"""insert into {META_SCHEMA}.quarantine
-                    (domain, source, file_name, file_sha256, line_number, raw_line, reason)
-                values (%s, %s, %s, %s, %s, %s, %s)""",
-            [(spec.domain, spec.name, file_name, sha256, q.line_number, q.raw_line, q.reason) for q in rows],
-        )
+    lines = [(q.line_number, q.raw_line, q.reason) for q in rows]
+    meta.record_quarantine(conn, spec.domain, spec.name, file_name, sha256, lines)
 
 
 def export_files(exports_dir: Path, spec: SourceSpec) -> list[Path]:

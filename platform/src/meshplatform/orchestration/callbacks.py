@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from meshplatform.config import Settings
-from meshplatform.warehouse.connection import connect, connection_info
-from meshplatform.warehouse.meta import SCHEMA, ensure_meta
+from meshplatform.warehouse.connection import connect
+from meshplatform.warehouse.credentials import Credentials
+from meshplatform.warehouse.meta import SCHEMA
 
 
 def record_dbt_results(project_dir: str, context: Any = None, **_: Any) -> None:
@@ -31,11 +32,10 @@ def record_dbt_results(project_dir: str, context: Any = None, **_: Any) -> None:
     ]
     if not rows:
         return
-    with connect(connection_info(Settings.from_env())) as conn:
-        ensure_meta(conn)
-        with conn.transaction(), conn.cursor() as cur:
-            cur.executemany(
-                f"""insert into {SCHEMA}.dbt_results (run_id, domain, unique_id, resource_type, status, execution_time)
+    # the bookkeeper's login: the results are data read from a file, no domain SQL runs here
+    with connect(Credentials(Settings.from_env()).bookkeeper()) as conn, conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            f"""insert into {SCHEMA}.dbt_results (run_id, domain, unique_id, resource_type, status, execution_time)
                     values (%s, %s, %s, %s, %s, %s)""",
-                rows,
-            )
+            rows,
+        )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from meshplatform.config import Settings
 from meshplatform.errors import MeshError
+from meshplatform.warehouse.credentials import airflow_secrets_env
 
 DAG_ID = "mesh_build"
 
@@ -28,6 +29,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.logs_dir / "airflow"),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        # each domain's warehouse login is a Connection in an owner-only file of MESH_HOME
+        **airflow_secrets_env(settings),
     }
     return {k: os.environ.get(k, v) for k, v in defaults.items()}
 
@@ -130,10 +133,9 @@ def run_mesh_build_logged(settings: Settings) -> tuple[RunOutcome, Path]:
     return RunOutcome(**json.loads(outcome_path.read_text())), log_path
 
 
-def standalone(settings: Settings, runtime: dict[str, str]) -> None:
+def standalone(settings: Settings) -> None:
     """Replace this process with `airflow standalone` (UI, scheduler, triggerer) on the local warehouse."""
     init_airflow(settings)
-    os.environ.update(runtime)
     os.environ.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
     bin_dir = Path(sys.executable).parent
     # `airflow standalone` starts its components as `airflow ...` subprocesses found on PATH.

@@ -818,10 +818,15 @@ footer { color: var(--muted); font-size: 13px; margin-top: 8px; }
 
 
 def render_report(
-    settings: Settings, info: ConnectionInfo, conn: psycopg.Connection, generated_at: datetime | None = None
+    settings: Settings,
+    info: ConnectionInfo,
+    conn: psycopg.Connection,
+    generated_at: datetime | None = None,
+    bookkeeping: psycopg.Connection | None = None,
 ) -> str:
-    """The whole page as a string, from an open connection."""
+    """The whole page as a string, from an open connection to the products (and one to ``mesh_meta``)."""
     wh = Warehouse(conn)
+    meta = Warehouse(bookkeeping) if bookkeeping is not None else wh
     generated_at = generated_at or datetime.now(UTC)
     sections = [
         ("headline", "Headline numbers", "", lambda: _headline(wh)),
@@ -852,25 +857,25 @@ def render_report(
             "quarantine",
             "Data quality: quarantined rows",
             "Rows of the exports that broke their source contract and were kept out of the raw tables.",
-            lambda: _quarantine(wh),
+            lambda: _quarantine(meta),
         ),
         (
             "ledger",
             "Data quality: loads per source",
             f"All export files loaded so far (rows read = loaded + quarantined). Source: <code>{META}.load_ledger</code>.",
-            lambda: _ledger(wh, settings),
+            lambda: _ledger(meta, settings),
         ),
         (
             "expectations",
             "Data quality: Great Expectations on the raw tables and published products",
             f"The latest validation of each raw table. Source: <code>{META}.quality_results</code>.",
-            lambda: _expectations(wh),
+            lambda: _expectations(meta),
         ),
         (
             "dbt",
             "Data quality: latest dbt build per domain",
             f"Models built and tests run by the latest recorded dbt run of each domain. Source: <code>{META}.dbt_results</code>.",
-            lambda: _dbt(wh),
+            lambda: _dbt(meta),
         ),
     ]
     body = "".join(_section(sid, title, intro, fn) for sid, title, intro, fn in sections)
@@ -893,14 +898,18 @@ def render_report(
     )
 
 
-def build_report(settings: Settings, info: ConnectionInfo, out: Path) -> Path:
-    """Write the report to ``out`` (a file, or a directory to hold ``mesh_report.html``); return its path."""
+def build_report(
+    settings: Settings, info: ConnectionInfo, out: Path, bookkeeping: ConnectionInfo | None = None
+) -> Path:
+    """Write the report to ``out`` (a file, or a directory to hold ``mesh_report.html``); return its path.
+    Products are read as ``info``, the bookkeeping in ``mesh_meta`` as ``bookkeeping`` (default: ``info``)."""
     out = Path(out)
     if out.is_dir():
         out = out / REPORT_NAME
-    with connect(info, autocommit=True) as conn:
-        conn.execute("set default_transaction_read_only = on")  # the report never writes
-        page = render_report(settings, info, conn)
+    with connect(info, autocommit=True) as conn, connect(bookkeeping or info, autocommit=True) as meta_conn:
+        for reader in (conn, meta_conn):
+            reader.execute("set default_transaction_read_only = on")  # the report never writes
+        page = render_report(settings, info, conn, bookkeeping=meta_conn)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")

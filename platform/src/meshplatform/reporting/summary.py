@@ -7,8 +7,9 @@ from psycopg import sql
 from meshplatform.config import Settings
 from meshplatform.contracts.model import inbound_sources
 from meshplatform.quality.validation import data_docs_index
-from meshplatform.warehouse.connection import ConnectionInfo, connect
-from meshplatform.warehouse.meta import SCHEMA, ensure_meta
+from meshplatform.warehouse.connection import connect
+from meshplatform.warehouse.credentials import Credentials
+from meshplatform.warehouse.meta import SCHEMA
 
 
 def _table(headers: list[str], rows: list[tuple[object, ...]]) -> str:
@@ -21,10 +22,17 @@ def _table(headers: list[str], rows: list[tuple[object, ...]]) -> str:
     return "\n".join("  " + line for line in lines)
 
 
-def build_summary(settings: Settings, info: ConnectionInfo, run_id: str | None = None) -> str:
+def _raw_rows(logins: Credentials, domain: str, schema: str, table: str) -> int:
+    """Rows in a raw table, counted as its domain (the bookkeeper reads no domain object)."""
+    with connect(logins.domain(domain)) as conn:
+        if not conn.execute("select to_regclass(%s)", (f"{schema}.{table}",)).fetchone()[0]:
+            return 0
+        return conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))).fetchone()[0]
+
+
+def build_summary(settings: Settings, logins: Credentials, run_id: str | None = None) -> str:
     """Text summary from the ledger, the raw tables, the quality results and the dbt results."""
-    with connect(info) as conn:
-        ensure_meta(conn)
+    with connect(logins.bookkeeper()) as conn:
         sources = []
         for spec in inbound_sources(settings.contracts_dir):
             ledger = conn.execute(
@@ -33,9 +41,7 @@ def build_summary(settings: Settings, info: ConnectionInfo, run_id: str | None =
                     from {SCHEMA}.load_ledger where domain = %s and source = %s""",
                 (spec.domain, spec.name),
             ).fetchone()
-            exists = conn.execute("select to_regclass(%s)", (spec.qualified_table,)).fetchone()[0]
-            table = sql.SQL("select count(*) from {}").format(sql.Identifier(spec.schema, spec.table))
-            rows = conn.execute(table).fetchone()[0] if exists else 0
+            rows = _raw_rows(logins, spec.domain, spec.schema, spec.table)
             sources.append((f"{spec.domain}.{spec.name}", *ledger, rows))
         run_id = (
             run_id
@@ -72,7 +78,7 @@ def build_summary(settings: Settings, info: ConnectionInfo, run_id: str | None =
         f"Great Expectations: {met} of {len(quality)} expectations met on the raw tables and published products;",
         f"  Data Docs: {data_docs_index(settings.home)}",
         "",
-        f"Warehouse: {info.display}",
+        f"Warehouse: {logins.admin.display}",
         f"  quarantined rows: select * from {SCHEMA}.quarantine;",
         f"Local state: {settings.home} (exports, registry, Airflow home and logs under {settings.logs_dir})",
     ]
