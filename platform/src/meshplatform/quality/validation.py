@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,10 +137,19 @@ def _validate(
     # The context's YAML names the variable, never the URL: no password is written to disk; and the
     # variable is gone once the validation is (the process may start other programs later).
     os.environ["MESH_GX_WAREHOUSE_URL"] = info.url.replace("+psycopg://", "+psycopg2://", 1)
+    from great_expectations.datasource.fluent.interfaces import TestConnectionError
+
     try:
         with (home / ".gx.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # parallel tasks share the context's files
             result = _checkpoint(home, schema, table, name, expectations).run()
+    except TestConnectionError as exc:  # GX probes the table first: the database's refusal, in one line
+        refusal = re.search(r"\(psycopg2\.errors\.\w+\) ([^\n]+)", str(exc))
+        raise MeshError(
+            f"Great Expectations could not read {schema}.{table} as {info.user}: "
+            f"{refusal[1] if refusal else str(exc).splitlines()[0]}",
+            hint="the relation must exist and be readable by that role; see README, Troubleshooting",
+        ) from None
     finally:
         os.environ.pop("MESH_GX_WAREHOUSE_URL", None)
     (outcome,) = result.run_results.values()
