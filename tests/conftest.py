@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -81,6 +81,23 @@ def logins(mesh_env: Settings) -> Credentials:
     from meshplatform.orchestration.steps import setup_warehouse
 
     return setup_warehouse(mesh_env)
+
+
+@pytest.fixture
+def login_conn(mesh_env: Settings) -> Iterator[Callable[[str], psycopg.Connection]]:
+    """Open an autocommit connection as a domain's own login (the warehouse is set up first)."""
+    from meshplatform.orchestration.steps import setup_warehouse
+
+    opened: list[psycopg.Connection] = []
+
+    def open_as(domain: str) -> psycopg.Connection:
+        login = setup_warehouse(mesh_env).domain(domain)
+        opened.append(psycopg.connect(login.libpq_url, autocommit=True))
+        return opened[-1]
+
+    yield open_as
+    for connection in opened:
+        connection.close()
 
 
 @pytest.fixture

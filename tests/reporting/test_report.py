@@ -7,6 +7,7 @@ known bad rows); the dbt marts are created by SQL with known values."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -18,7 +19,6 @@ from meshplatform.contracts.model import inbound_sources
 from meshplatform.ingest.load import export_files, load_source
 from meshplatform.reporting.report import build_report, reason_kind
 from meshplatform.warehouse.connection import ConnectionInfo, connection_info
-from meshplatform.warehouse.meta import ensure_meta
 
 HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
 GOOD = [
@@ -33,7 +33,7 @@ BAD = [
 ]
 
 MARTS = """
-create schema users;
+create schema if not exists users;
 create table users.dim_users (
     user_id bigint primary key, signup_date date, country text, kyc_status text, account_type text,
     is_kyc_verified boolean, updated_at timestamptz);
@@ -42,7 +42,7 @@ insert into users.dim_users values
     (2, '2026-01-02', 'MX', 'pending', 'personal', false, '2026-11-01T00:00:00Z'),
     (3, '2026-01-03', 'US', 'verified', 'business', true, '2026-11-01T00:00:00Z');
 
-create schema withdrawals;
+create schema if not exists withdrawals;
 create table withdrawals.fct_withdrawals (
     transaction_id text primary key, user_id bigint, requested_at timestamptz, requested_date date,
     completed_at timestamptz, status text, toco_amount numeric(18,2), fiat_currency text,
@@ -142,9 +142,10 @@ def test_reason_kinds_group_without_the_offending_value() -> None:
 
 
 def test_report_shows_the_numbers_of_the_warehouse(
-    conn: psycopg.Connection, mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
-) -> None:
-    load_exports(conn, tmp_path / "inbox")
+    conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection], mesh_env: Settings,
+    info: ConnectionInfo, tmp_path: Path,
+) -> None:  # fmt: skip
+    load_exports(login_conn("withdrawals"), tmp_path / "inbox")
     conn.execute(MARTS)
     conn.execute(META)
 
@@ -215,10 +216,9 @@ def test_a_fresh_warehouse_gives_not_built_notes_instead_of_errors(
 
 
 def test_loaded_but_not_built_shows_the_load_and_notes_the_marts(
-    conn: psycopg.Connection, mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
+    login_conn: Callable[[str], psycopg.Connection], mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
 ) -> None:
-    load_exports(conn, tmp_path / "inbox")
-    ensure_meta(conn)
+    load_exports(login_conn("withdrawals"), tmp_path / "inbox")  # the warehouse is set up, mesh_meta included
     page = build_report(mesh_env, info, tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Not built yet" in section(page, "risk")
     assert "Not built yet" not in section(page, "quarantine")

@@ -26,6 +26,7 @@ def warehouse(settings: Settings, *, start: bool = False) -> ConnectionInfo:
     info = connection_info(settings)
     if info.embedded and start:
         embedded_server(settings).start()
+        info = connection_info(settings)  # the first start generates the superuser's password
         ensure_database(info)
     return info
 

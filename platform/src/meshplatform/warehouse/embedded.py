@@ -88,12 +88,12 @@ class EmbeddedPostgres:
         """Initialise (first time) and start the server. Returns False if it was already running."""
         started = not self.is_running()
         if started:
-            self._init()
             if _port_in_use(self.port):
                 raise MeshError(
                     f"port {self.port} on 127.0.0.1 is taken by another process, so the embedded Postgres cannot start",
                     hint="set MESH_EMBEDDED_PORT to a free port, or point MESH_DATABASE_URL at your own Postgres",
                 )
+            self._init()
             options = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories=''"
             self._run("pg_ctl", "start", "-w", "-D", str(self.pgdata), "-l", str(self.log_file), "-o", options)
         if (self.pgdata / "pg_hba.conf").read_text(encoding="utf-8") != HBA:
