@@ -29,10 +29,9 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.logs_dir / "airflow"),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-        # each domain's warehouse login is a Connection in an owner-only file of MESH_HOME
-        **airflow_secrets_env(settings),
     }
-    return {k: os.environ.get(k, v) for k, v in defaults.items()}
+    # each domain's warehouse login is a Connection in an owner-only file of this MESH_HOME
+    return {**{k: os.environ.get(k, v) for k, v in defaults.items()}, **airflow_secrets_env(settings)}
 
 
 def _apply_env(settings: Settings) -> None:

@@ -45,7 +45,8 @@ class ConnectionInfo:
         if not database:
             raise MeshError(
                 "MESH_DATABASE_URL names no database",
-                hint="append the database name, e.g. postgresql://postgres@127.0.0.1:5432/mesh",
+                hint="append the database name, e.g. postgresql://postgres@127.0.0.1:5432/mesh, and "
+                "percent-encode special characters of the user and password (e.g. '#' as %23, '@' as %40)",
             )
         try:
             port = parts.port or 5432
