@@ -60,6 +60,9 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield ConnectionInfo(info.host, info.port, info.user, info.password, name).libpq_url
     with _admin(admin_url) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
+        # the platform's roles of that database (server-wide, named after it)
+        for (role,) in conn.execute("select rolname from pg_roles where starts_with(rolname, %s)", (name + "_",)):
+            conn.execute(f'drop role if exists "{role}"')
 
 
 @pytest.fixture(scope="module")
