@@ -31,8 +31,10 @@ def run_one(size: int, admin_url: str) -> dict[str, float]:
     """Generate `size` withdrawals, load them twice into a fresh database, time both loads."""
     import psycopg
 
+    from meshplatform.config import Settings
     from meshplatform.contracts.model import inbound_sources
     from meshplatform.ingest.load import export_files, load_source
+    from meshplatform.orchestration.steps import setup_warehouse
     from meshplatform.sample_data.generator import generate
     from meshplatform.warehouse.connection import ConnectionInfo, connect
 
@@ -47,16 +49,23 @@ def run_one(size: int, admin_url: str) -> dict[str, float]:
             truth = generate(Path(tmp), size=size, days=5, seed=42)
             rows = sum(truth.rows_written.values())
             timings = []
-            with connect(info, autocommit=True) as conn:
-                for _ in range(2):
-                    started = time.perf_counter()
-                    for spec in inbound_sources(contracts):
+            # each domain's files load as the domain's own login, as in the pipeline
+            os.environ.update(MESH_DATABASE_URL=info.libpq_url, MESH_HOME=str(Path(tmp) / "home"))
+            logins = setup_warehouse(Settings.from_env())
+            for _ in range(2):
+                started = time.perf_counter()
+                for spec in inbound_sources(contracts):
+                    with connect(logins.domain(spec.domain), autocommit=True) as conn:
                         for _result in load_source(conn, spec, export_files(Path(tmp), spec)):
                             pass
-                    timings.append(time.perf_counter() - started)
+                timings.append(time.perf_counter() - started)
     finally:
         with psycopg.connect(admin.libpq_url, autocommit=True) as conn:
             conn.execute(f'drop database if exists "{database}" with (force)')
+            for (role,) in conn.execute(
+                "select rolname from pg_roles where starts_with(rolname, %s)", (database + "_",)
+            ):
+                conn.execute(f'drop role "{role}"')
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"size": size, "rows": rows, "first_s": timings[0], "again_s": timings[1], "peak_mb": peak_mb}
 
@@ -69,27 +78,28 @@ def main() -> None:
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_one(args.child, args.url)))
+        print(json.dumps(run_one(args.child, os.environ["MESH_BENCH_ADMIN_URL"])))
         return
 
     server = None
     url = args.url
     if url is None:
+        from meshplatform.warehouse.connection import ConnectionInfo
         from meshplatform.warehouse.embedded import EmbeddedPostgres
 
         server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="mesh-bench-")) / "pgdata", 55450)
         server.start()
-        url = "postgresql://postgres@127.0.0.1:55450/postgres"
+        url = ConnectionInfo("127.0.0.1", 55450, "postgres", server.admin_password(), "postgres").libpq_url
     results = []
     try:
         for size in args.sizes:
             out = (
                 subprocess.run(
-                    [sys.executable, __file__, "--child", str(size), "--url", url],
+                    [sys.executable, __file__, "--child", str(size)],  # the URL (a password) not in argv
                     check=True,
                     capture_output=True,
                     text=True,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    env={**os.environ, "PYTHONUNBUFFERED": "1", "MESH_BENCH_ADMIN_URL": url},
                 )
                 .stdout.strip()
                 .splitlines()[-1]
