@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -15,6 +16,7 @@ import pytest
 
 from meshplatform.config import TELEMETRY_OFF, Settings
 from meshplatform.warehouse.connection import ConnectionInfo
+from meshplatform.warehouse.credentials import Credentials
 from meshplatform.warehouse.embedded import EmbeddedPostgres
 
 # The URL given to the test run names the external server to test against; each test module
@@ -36,12 +38,16 @@ SERVERS = ["embedded", "external"] if EXTERNAL_ADMIN_URL else ["embedded"]
 
 
 @pytest.fixture(scope="session")
-def embedded_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def embedded_admin_url() -> Iterator[str]:
     port = int(os.environ.get("MESH_TEST_EMBEDDED_PORT", "55433"))
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded") / "pgdata", port)
+    # Not below pytest's basetemp: pytest resets that folder to 0700 at every session start, which
+    # would close it again to the server user of another session's server (run as root).
+    home = Path(tempfile.mkdtemp(prefix="mesh-test-embedded-"))
+    server = EmbeddedPostgres(home / "pgdata", port)
     server.start()
-    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    yield ConnectionInfo("127.0.0.1", port, "postgres", server.admin_password(), "postgres").libpq_url
     server.stop()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _admin(url: str) -> psycopg.Connection:
@@ -61,6 +67,9 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield ConnectionInfo(info.host, info.port, info.user, info.password, name).libpq_url
     with _admin(admin_url) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
+        # the platform's roles of that database (server-wide, named after it)
+        for (role,) in conn.execute("select rolname from pg_roles where starts_with(rolname, %s)", (name + "_",)):
+            conn.execute(f'drop role if exists "{role}"')
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +83,31 @@ def mesh_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     patch.delenv("MESH_EXPORTS_DIR", raising=False)
     yield Settings.from_env()
     patch.undo()
+
+
+@pytest.fixture(scope="module")
+def logins(mesh_env: Settings) -> Credentials:
+    """The warehouse set up (roles, schemas, grants, bookkeeping) and its logins' credentials."""
+    from meshplatform.orchestration.steps import setup_warehouse
+
+    return setup_warehouse(mesh_env)
+
+
+@pytest.fixture
+def login_conn(mesh_env: Settings) -> Iterator[Callable[[str], psycopg.Connection]]:
+    """Open an autocommit connection as a domain's own login (the warehouse is set up first)."""
+    from meshplatform.orchestration.steps import setup_warehouse
+
+    opened: list[psycopg.Connection] = []
+
+    def open_as(domain: str) -> psycopg.Connection:
+        login = setup_warehouse(mesh_env).domain(domain)
+        opened.append(psycopg.connect(login.libpq_url, autocommit=True))
+        return opened[-1]
+
+    yield open_as
+    for connection in opened:
+        connection.close()
 
 
 @pytest.fixture

@@ -47,24 +47,32 @@ def _database(admin_url: str) -> str:
 def _drop(url: str, admin_url: str) -> None:
     import psycopg
 
+    database = url.rsplit("/", 1)[1]
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{url.rsplit("/", 1)[1]}" with (force)')
+        conn.execute(f'drop database if exists "{database}" with (force)')
+        for (role,) in conn.execute("select rolname from pg_roles where starts_with(rolname, %s)", (database + "_",)):
+            conn.execute(f'drop role "{role}"')  # the login roles the platform made for that database
 
 
 def run_loader(exports: Path, url: str, clean: Path) -> dict[str, float]:
-    """Child process: load the withdrawals files, then write them without their quarantined lines."""
-    import psycopg
-
+    """Child process: load the withdrawals files as the domain's login (as the pipeline does), then
+    write them without their quarantined lines."""
+    from meshplatform.config import Settings
     from meshplatform.contracts.model import inbound_sources
     from meshplatform.ingest.load import export_files, load_source
+    from meshplatform.orchestration.steps import setup_warehouse
+    from meshplatform.warehouse.connection import connect
 
     (spec,) = inbound_sources(ROOT / "contracts", "withdrawals")
     files = export_files(exports, spec)
-    with psycopg.connect(url, autocommit=True) as conn:
+    os.environ.update(MESH_DATABASE_URL=url, MESH_HOME=str(clean.parent / "home"))
+    logins = setup_warehouse(Settings.from_env())
+    with connect(logins.domain("withdrawals"), autocommit=True) as conn:
         started = time.perf_counter()
         results = list(load_source(conn, spec, files))
         seconds = time.perf_counter() - started
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with connect(logins.bookkeeper()) as conn:
         bad = set(conn.execute("select file_name, line_number from mesh_meta.quarantine").fetchall())
     for path in files:
         with path.open("rb") as source, (clean / path.name).open("wb") as out:
@@ -129,8 +137,8 @@ def measure(size: int, admin_url: str) -> dict[str, float]:
         url = _database(admin_url)
         try:
             child = subprocess.run(
-                [sys.executable, __file__, "--child", str(exports), url, str(clean)],
-                check=True, capture_output=True, text=True,
+                [sys.executable, __file__, "--child", str(exports), str(clean)],  # the URL (a password) not in argv
+                check=True, capture_output=True, text=True, env={**os.environ, "MESH_BENCH_URL": url},
             )  # fmt: skip
             out |= json.loads(child.stdout.strip().splitlines()[-1])
         finally:
@@ -151,20 +159,21 @@ def main() -> None:
     parser.add_argument("--url", help="admin URL of a Postgres server (default: a private embedded one)")
     parser.add_argument("--port", type=int, default=55450, help="port of the private embedded server")
     parser.add_argument("--no-docs", action="store_true")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        exports, url, clean = args.child
-        print(json.dumps(run_loader(Path(exports), url, Path(clean))))
+        exports, clean = args.child
+        print(json.dumps(run_loader(Path(exports), os.environ["MESH_BENCH_URL"], Path(clean))))
         return
     command = "python platform/benchmarks/bench_load.py " + shlex.join(sys.argv[1:])
     server, url = None, args.url
     if url is None:
+        from meshplatform.warehouse.connection import ConnectionInfo
         from meshplatform.warehouse.embedded import EmbeddedPostgres
 
         server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="mesh-bench-")) / "pgdata", args.port)
         server.start()
-        url = f"postgresql://postgres@127.0.0.1:{args.port}/postgres"
+        url = ConnectionInfo("127.0.0.1", args.port, "postgres", server.admin_password(), "postgres").libpq_url
     results = []
     try:
         for size in args.sizes:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -63,8 +65,10 @@ def test_unknown_domain_is_a_clear_error(mesh_env: Settings) -> None:
     assert "no domain named 'payments'" in result.stderr
 
 
-def test_embedded_server_starts_once_reports_status_and_stops(tmp_path: Path) -> None:
-    env = {"MESH_HOME": str(tmp_path / "home"), "MESH_EMBEDDED_PORT": str(free_port()), "MESH_DATABASE_URL": ""}
+def test_embedded_server_starts_once_reports_status_and_stops() -> None:
+    # not below pytest's basetemp, which another pytest session may close again (conftest.py says why)
+    home = Path(tempfile.mkdtemp(prefix="mesh-test-cli-"))
+    env = {"MESH_HOME": str(home / "home"), "MESH_EMBEDDED_PORT": str(free_port()), "MESH_DATABASE_URL": ""}
     first = mesh("db", "start", env=env)
     assert first.returncode == 0, first.stderr
     try:
@@ -73,9 +77,17 @@ def test_embedded_server_starts_once_reports_status_and_stops(tmp_path: Path) ->
         assert mesh("db", "status", env=env).stdout.startswith("running")
         exports = mesh("env", env=env).stdout
         assert f"export MESH_PG_PORT={env['MESH_EMBEDDED_PORT']}" in exports
+        assert "PASSWORD" not in exports  # without a domain: no credential at all
+        team = mesh("env", "withdrawals", env=env).stdout
+        assert "export MESH_PG_USER_WITHDRAWALS=mesh_withdrawals" in team
+        assert "MESH_PG_PASSWORD_WITHDRAWALS=" in team and "USERS" not in team
+        admin = (home / "home" / "secrets" / "postgres").read_text().strip()
+        assert admin and admin not in team + exports
+        assert oct((home / "home" / "secrets" / "postgres").stat().st_mode & 0o777) == "0o600"
     finally:
         assert mesh("db", "stop", env=env).stdout.strip() == "stopped"
     assert mesh("db", "status", env=env).stdout.startswith("not running")
+    shutil.rmtree(home)
 
 
 def test_embedded_server_refuses_a_taken_port(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ DOCKERFILE = ROOT / "platform" / "Dockerfile"
 MAKEFILE = ROOT / "Makefile"
 LOCK = ROOT / "platform" / "requirements.lock"
 ENV_EXAMPLE = ROOT / ".env.example"
-INIT_SQL = ROOT / "platform" / "docker" / "initdb" / "01-databases.sql"
+INIT_SQL = ROOT / "platform" / "docker" / "initdb" / "01-databases.sh"
 
 # role -> service name in docker-compose.yml
 REQUIRED_SERVICES = {
@@ -306,7 +306,9 @@ def test_services_run_the_documented_commands(services: dict) -> None:
         assert commands[name] and commands[name][0] == argv, (name, commands[name])
     init = [argv for argv in commands[INIT] if argv[0] in ("airflow", "mesh")]
     # order matters: the metadata DB first, then the exports, then the manifests the DAG renders from
-    assert init[:3] == [["airflow", "db", "migrate"], ["mesh", "generate"], ["mesh", "publish"]], init
+    assert init[:4] == [["airflow", "db", "migrate"], ["mesh", "generate"], ["mesh", "publish"], ["mesh", "setup"]], (
+        init
+    )
 
 
 def test_init_script_stops_at_the_first_failure(services: dict) -> None:
@@ -618,7 +620,8 @@ def _walk_strings(node, path=()):
 def test_no_literal_password_in_compose(compose: dict) -> None:
     for path, value in _walk_strings(compose):
         where = ".".join(path)
-        if SECRET_NAME.search(path[-1]) and not path[-1].isdigit():
+        # AIRFLOW__SECRETS__*: where Airflow finds its secrets (a backend class and a file path), no secret
+        if SECRET_NAME.search(path[-1]) and not path[-1].isdigit() and not path[-1].startswith("AIRFLOW__SECRETS__"):
             assert value == "" or PURE_REFERENCE.match(value), f"{where} holds a literal secret: {value!r}"
         for match in re.finditer(r"[a-z][a-z0-9+.-]*://([^/@\s]*)@", value):
             userinfo = match.group(1)
@@ -639,3 +642,100 @@ def test_required_variables_are_documented_and_env_is_ignored(compose: dict) -> 
     assert not required - documented.keys(), f".env.example lacks {sorted(required - documented.keys())}"
     ignored = {line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()}
     assert ".env" in ignored, ".env must be git-ignored"
+
+
+# ---------------------------------------------------------------------------------------------
+# secrets: placeholders refused, URL-special characters, separate users, localhost only
+
+CHECK = "check-secrets"
+
+
+def _check_script(services: dict) -> str:
+    (script,) = _as_list(services[CHECK]["command"])
+    return script.replace("$$", "$")
+
+
+def _run_check(services: dict, values: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], **values}
+    return subprocess.run(["sh", "-c", _check_script(services)], env=env, capture_output=True, text=True, check=False)
+
+
+def test_placeholder_secrets_stop_the_stack_naming_the_variable_only(services: dict) -> None:
+    example = _env_example()
+    checked = _environment(services[CHECK])
+    placeholders = {k: v for k, v in example.items() if v.startswith("change-me")}
+    assert set(placeholders) == set(checked), "check-secrets must check every secret .env.example asks for"
+    refused = _run_check(services, example)
+    assert refused.returncode != 0
+    assert all(name in refused.stderr for name in placeholders)
+    assert not any(value in refused.stderr + refused.stdout for value in placeholders.values())
+    real = {name: f"s3cret-{i}%40x" for i, name in enumerate(placeholders)}
+    assert _run_check(services, real).returncode == 0
+    one_left = _run_check(services, {**real, "MESH_ADMIN_PASSWORD": "change-me-too"})
+    assert one_left.returncode != 0 and "MESH_ADMIN_PASSWORD" in one_left.stderr and "AIRFLOW" not in one_left.stderr
+    # nothing starts before the check passed: postgres waits for it, every Airflow service for postgres
+    assert str(services[CHECK].get("restart", "no")).lower() in ("no", "false")
+    assert _depends_on(services["postgres"]).get(CHECK) == "service_completed_successfully"
+
+
+def test_ports_are_published_on_this_machine_only(services: dict) -> None:
+    published = [(name, str(port)) for name, service in services.items() for port in service.get("ports", [])]
+    assert published, "the api-server and postgres publish ports"
+    for name, port in published:
+        assert port.startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_airflow_and_the_warehouse_admin_are_separate_non_superusers(services: dict) -> None:
+    env = _environment(services[INIT])
+    values = dict.fromkeys(_env_example(), "x")
+    warehouse = urlsplit(_interpolate(env["MESH_DATABASE_URL"], values))
+    metadata = urlsplit(_interpolate(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], values))
+    superuser = _interpolate(_environment(services["postgres"])["POSTGRES_USER"], values)
+    assert len({warehouse.username, metadata.username, superuser}) == 3
+    script = INIT_SQL.read_text()
+    for user in (warehouse.username, metadata.username):
+        create = re.search(rf"CREATE ROLE {user} ([^;]+);", script)
+        assert create and "LOGIN" in create[1] and "SUPERUSER" not in create[1], user
+    assert "CREATEROLE" in re.search(rf"CREATE ROLE {warehouse.username} ([^;]+);", script)[1]
+    assert re.search(rf"CREATE DATABASE {warehouse.path.lstrip('/')} OWNER {warehouse.username}", script)
+
+
+def test_init_script_decodes_percent_encoded_passwords(tmp_path: Path) -> None:
+    """The passwords are percent-encoded in .env (they are in URLs); the init script creates the
+    users with the decoded ones. A stand-in `psql` records what it is given."""
+    fake = tmp_path / "psql"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$RECORD"\ncat >> "$RECORD"\n')
+    fake.chmod(0o755)
+    record = tmp_path / "record"
+    env = {
+        "PATH": f"{tmp_path}:{os.environ['PATH']}", "RECORD": str(record), "POSTGRES_USER": "postgres",
+        "AIRFLOW_DB_PASSWORD": "a%40b%3Ac%2Fd%25e", "MESH_ADMIN_PASSWORD": "p%23q%3Fr",
+    }  # fmt: skip
+    result = subprocess.run(["bash", str(INIT_SQL)], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    given = record.read_text()
+    assert "airflow_password=a@b:c/d%e" in given and "admin_password=p#q?r" in given
+    assert ":'admin_password'" in given  # psql quotes it; it is never spliced into the SQL text
+
+    from meshplatform.warehouse.connection import ConnectionInfo
+
+    info = ConnectionInfo.from_url("postgresql://mesh_admin:p%23q%3Fr@postgres:5432/mesh")
+    assert info.password == "p#q?r" and info.user == "mesh_admin"
+
+
+def test_a_password_never_appears_in_an_error_message() -> None:
+    from meshplatform.errors import MeshError
+    from meshplatform.warehouse.connection import ConnectionInfo, connect
+
+    with pytest.raises(MeshError) as unencoded:
+        ConnectionInfo.from_url("postgresql://admin:s3cr#t:99x@db:5432/mesh")
+    assert "s3cr" not in str(unencoded.value) and "percent-encode" in str(unencoded.value)
+    info = ConnectionInfo.from_url("postgresql://admin:s3cr%40t-value@127.0.0.1:1/mesh")
+    with pytest.raises(MeshError) as refused, connect(info):
+        pass
+    assert "s3cr" not in str(refused.value) and "admin@127.0.0.1:1/mesh" in str(refused.value)
+
+
+def test_how_to_log_in_is_documented() -> None:
+    header = COMPOSE_FILE.read_text()
+    assert "simple_auth_manager_passwords.json.generated" in header and "admin" in header

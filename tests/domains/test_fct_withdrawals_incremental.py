@@ -21,7 +21,7 @@ import pytest
 from meshplatform import domains
 from meshplatform.config import Settings
 from meshplatform.dbt.registry import run_dbt, runtime_env
-from meshplatform.orchestration.steps import load_domain, publish_domain, warehouse
+from meshplatform.orchestration.steps import load_domain, publish_domain, setup_warehouse
 
 pytestmark = pytest.mark.dbt
 
@@ -75,12 +75,13 @@ class Mesh:
 
     def __init__(self, settings: Settings, work: Path) -> None:
         self.settings = settings
-        self.env = runtime_env(settings, warehouse(settings))
+        self.logins = setup_warehouse(settings)
         self.work = work
 
     def dbt(self, domain: str, *args: str) -> str:
         private = ["--target-path", str(self.work / domain / "target"), "--log-path", str(self.work / domain / "logs")]
-        return run_dbt(domains.get(self.settings.domains_dir, domain), [*args, *private], self.env)
+        env = runtime_env(self.settings, self.logins.domain(domain), domain)  # the domain's own login
+        return run_dbt(domains.get(self.settings.domains_dir, domain), [*args, *private], env)
 
     def deliver(self, day: str) -> None:
         folder = self.settings.exports_dir / "withdrawals"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -18,10 +19,12 @@ import yaml
 from meshplatform.config import Settings
 from meshplatform.dbt.registry import dbt_executable, runtime_env
 from meshplatform.orchestration.runner import RunOutcome, init_airflow, run_mesh_build
-from meshplatform.orchestration.steps import publish_domain, warehouse
+from meshplatform.orchestration.steps import credentials, publish_domain, setup_warehouse, warehouse
 from meshplatform.reporting.catalog import gather
 from meshplatform.reporting.catalog_page import write_catalog
+from meshplatform.reporting.report import build_report
 from meshplatform.sample_data.generator import GroundTruth, generate
+from meshplatform.warehouse.connection import ConnectionInfo
 
 pytestmark = pytest.mark.e2e
 
@@ -56,8 +59,27 @@ def truth(mesh_env: Settings) -> GroundTruth:
 
 
 @pytest.fixture(scope="module")
-def first_run(mesh_env: Settings, truth: GroundTruth) -> RunOutcome:
-    return build(mesh_env)
+def command_lines() -> list[str]:
+    """Every process command line seen on the machine while the first build runs."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def first_run(mesh_env: Settings, truth: GroundTruth, command_lines: list[str]) -> RunOutcome:
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.3):
+            ps = subprocess.run(["ps", "-eww", "-o", "args="], capture_output=True, text=True, check=False)
+            command_lines.extend(ps.stdout.splitlines())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        return build(mesh_env)
+    finally:
+        done.set()
+        sampler.join()
 
 
 def test_every_task_succeeds(first_run: RunOutcome) -> None:
@@ -134,7 +156,7 @@ def _contract(mesh_env: Settings, path: str) -> dict:
 def test_catalog_lists_every_product_version_with_owner_sla_freshness_quality_and_lineage(
     first_run: RunOutcome, mesh_env: Settings
 ) -> None:
-    page = write_catalog(mesh_env, warehouse(mesh_env))
+    page = write_catalog(mesh_env, setup_warehouse(mesh_env).bookkeeper())
     catalog = json.loads((page.parent / "catalog.json").read_text(encoding="utf-8"))
     entries = {p["label"]: p for p in catalog["products"]}
     assert set(entries) == {"users.dim_users", "withdrawals.fct_withdrawals"}
@@ -236,7 +258,9 @@ def test_domain_team_builds_withdrawals_alone_with_plain_dbt(
 ) -> None:
     before = fingerprint(conn)
     domain_dir = mesh_env.domains_dir / "withdrawals"
-    env = {**os.environ, **runtime_env(mesh_env, warehouse(mesh_env))}
+    # what `mesh env withdrawals` gives the team: its own login, nothing of the others
+    env = {**os.environ, **runtime_env(mesh_env, credentials(mesh_env).domain("withdrawals"), "withdrawals")}
+    env.pop("MESH_DATABASE_URL")
     result = subprocess.run(
         [dbt_executable(), "build"], check=False, cwd=domain_dir, env=env, capture_output=True, text=True
     )
@@ -268,3 +292,26 @@ def test_failed_validation_stops_downstream_domains(
         assert reason == (1,)
     finally:
         conn.execute("update raw_users.users set kyc_status = 'verified' where kyc_status = 'bogus'")
+
+
+def test_no_password_in_logs_artifacts_report_airflow_db_or_command_lines(
+    first_run: RunOutcome, mesh_env: Settings, command_lines: list[str]
+) -> None:
+    """Every credential of the run (the admin's, each login role's) is absent from every file the
+    run wrote outside the secrets folder (task logs, dbt artifacts, GX context and Data Docs, the
+    registry, the report), from Airflow's metadata DB (rendered fields, XComs, connections) and
+    from every command line seen while it ran."""
+    logins = setup_warehouse(mesh_env)
+    secrets = {ConnectionInfo.from_url(mesh_env.database_url).password}
+    secrets |= {p.read_text().strip() for p in (mesh_env.home / "secrets").iterdir() if not p.name.endswith(".json")}
+    secrets.discard("")
+    assert len(secrets) >= 5, "the admin, a login and an observer per domain, the bookkeeper"
+    build_report(mesh_env, logins, mesh_env.home / "report.html")
+    files = [p for p in mesh_env.home.rglob("*") if p.is_file() and "secrets" not in p.relative_to(mesh_env.home).parts]
+    files += [p for p in Path(os.environ["AIRFLOW_HOME"]).rglob("*") if p.is_file()]
+    assert any(p.name == "report.html" for p in files) and any(p.suffix == ".log" for p in files)
+    leaks = [f"{path}" for path in files for secret in secrets if secret.encode() in path.read_bytes()] + [
+        line[:80] for line in command_lines for secret in secrets if secret in line
+    ]
+    assert not leaks, leaks
+    assert command_lines, "the command lines were sampled"

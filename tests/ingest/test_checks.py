@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -33,6 +34,12 @@ def empty_tables(conn: psycopg.Connection) -> None:
     conn.execute("drop schema if exists mesh_meta cascade")
 
 
+@pytest.fixture
+def loader(empty_tables: None, login_conn: Callable[[str], psycopg.Connection]) -> psycopg.Connection:
+    """The withdrawals domain's own login, as the pipeline loads (the warehouse set up anew)."""
+    return login_conn("withdrawals")
+
+
 def export(tmp_path: Path, day: str, *lines: str | bytes) -> Path:
     folder = tmp_path / "withdrawals"
     folder.mkdir(exist_ok=True)
@@ -51,21 +58,23 @@ def loaded_ids(conn: psycopg.Connection) -> set[str]:
     return {tid for (tid,) in conn.execute("select transaction_id from raw_withdrawals.withdrawals").fetchall()}
 
 
-def load_day(conn: psycopg.Connection, spec: SourceSpec, tmp_path: Path, *lines: str | bytes) -> dict:
+def load_day(
+    conn: psycopg.Connection, loader: psycopg.Connection, spec: SourceSpec, tmp_path: Path, *lines: str | bytes
+) -> dict:
     """Load a file with `lines` and a later, clean file; both must load; return the quarantine."""
     export(tmp_path, "01", *lines)
     export(tmp_path, "02", GOOD.format(n=99))
-    first, later = load_source(conn, spec, export_files(tmp_path, spec))
+    first, later = load_source(loader, spec, export_files(tmp_path, spec))
     assert first.rows_read == len(lines) == first.rows_loaded + first.rows_quarantined
     assert (later.rows_read, later.rows_loaded) == (1, 1) and "wd_99" in loaded_ids(conn)
     return quarantine(conn)
 
 
 def test_every_bad_value_is_quarantined_with_line_reason_code_and_column(
-    conn: psycopg.Connection, spec: SourceSpec, tmp_path: Path
+    conn: psycopg.Connection, loader: psycopg.Connection, spec: SourceSpec, tmp_path: Path
 ) -> None:
     found = load_day(
-        conn, spec, tmp_path,
+        conn, loader, spec, tmp_path,
         GOOD.format(n=1),
         GOOD.format(n=2).replace(",7,", ",seven,"),
         GOOD.format(n=3).replace("2026-11-01T10:00:00Z,,", "yesterday,,"),
@@ -121,16 +130,25 @@ def test_every_bad_value_is_quarantined_with_line_reason_code_and_column(
          "in-the-future", "fiat-not-toco-times-rate"],
 )  # fmt: skip
 def test_a_row_breaking_a_rule_across_fields_is_quarantined(
-    conn: psycopg.Connection, spec: SourceSpec, tmp_path: Path, line: str, code: str, column: str, reason: str
+    conn: psycopg.Connection,
+    loader: psycopg.Connection,
+    spec: SourceSpec,
+    tmp_path: Path,
+    line: str,
+    code: str,
+    column: str,
+    reason: str,
 ) -> None:
-    found = load_day(conn, spec, tmp_path, DONE.format(n=0), line)
+    found = load_day(conn, loader, spec, tmp_path, DONE.format(n=0), line)
     assert {n: q[:3] for n, q in found.items()} == {3: (reason, code, column)}
     assert loaded_ids(conn) == {"wd_0", "wd_99"}
 
 
-def test_a_nul_byte_costs_only_its_line(conn: psycopg.Connection, spec: SourceSpec, tmp_path: Path) -> None:
+def test_a_nul_byte_costs_only_its_line(
+    conn: psycopg.Connection, loader: psycopg.Connection, spec: SourceSpec, tmp_path: Path
+) -> None:
     bad = GOOD.format(n=2).encode().replace(b"requested", b"reque\x00sted")
-    found = load_day(conn, spec, tmp_path, GOOD.format(n=1), bad, GOOD.format(n=3))
+    found = load_day(conn, loader, spec, tmp_path, GOOD.format(n=1), bad, GOOD.format(n=3))
     reason, code, column, raw = found[3]
     assert (reason, code, column) == ("NUL byte in status: not allowed in text", "nul_byte", "status")
     assert raw == bad.decode().replace("\x00", "\u2400")
@@ -138,21 +156,21 @@ def test_a_nul_byte_costs_only_its_line(conn: psycopg.Connection, spec: SourceSp
 
 
 def test_invalid_utf8_inside_a_quoted_field_costs_only_its_line(
-    conn: psycopg.Connection, spec: SourceSpec, tmp_path: Path
+    conn: psycopg.Connection, loader: psycopg.Connection, spec: SourceSpec, tmp_path: Path
 ) -> None:
     bad = GOOD.format(n=2).encode().replace(b"wd_2", b'"wd_\xe92"')
-    found = load_day(conn, spec, tmp_path, GOOD.format(n=1), bad)
+    found = load_day(conn, loader, spec, tmp_path, GOOD.format(n=1), bad)
     assert found[3][:3] == ("line 3, byte 5: not valid UTF-8 inside a quoted field", "invalid_utf8", "transaction_id")
 
 
 @pytest.mark.parametrize("max_length", [64, None], ids=["contract-max-length", "no-max-length-index-limit"])
 def test_an_overlong_key_is_quarantined_not_refused_by_the_index(
-    conn: psycopg.Connection, spec: SourceSpec, tmp_path: Path, max_length: int | None
+    conn: psycopg.Connection, loader: psycopg.Connection, spec: SourceSpec, tmp_path: Path, max_length: int | None
 ) -> None:
     columns = tuple(dataclasses.replace(c, max_length=max_length) if c.primary_key else c for c in spec.columns)
     spec = dataclasses.replace(spec, columns=columns)
     key = "wd_" + "9" * 9_000
-    found = load_day(conn, spec, tmp_path, GOOD.format(n=1), GOOD.format(n=2).replace("wd_2", key))
+    found = load_day(conn, loader, spec, tmp_path, GOOD.format(n=1), GOOD.format(n=2).replace("wd_2", key))
     reason, code, column, raw = found[3]
     line_bytes = len(GOOD.format(n=2)) - len("wd_2") + len(key)
     limit = "64 characters" if max_length else "2000 bytes (a key)"
@@ -162,10 +180,10 @@ def test_an_overlong_key_is_quarantined_not_refused_by_the_index(
 
 
 def test_a_20_mb_field_is_stored_as_a_bounded_prefix(
-    conn: psycopg.Connection, spec: SourceSpec, tmp_path: Path
+    conn: psycopg.Connection, loader: psycopg.Connection, spec: SourceSpec, tmp_path: Path
 ) -> None:
     huge = "x" * 20_000_000
-    found = load_day(conn, spec, tmp_path, GOOD.format(n=1), GOOD.format(n=2).replace("USD", huge))
+    found = load_day(conn, loader, spec, tmp_path, GOOD.format(n=1), GOOD.format(n=2).replace("USD", huge))
     reason, code, column, raw = found[3]
     assert (code, column) == ("not_allowed", "fiat_currency") and len(reason) < 200
     assert len(raw.encode()) <= KEPT_BYTES + 100 and raw.endswith("bytes in total]")
@@ -174,7 +192,7 @@ def test_a_20_mb_field_is_stored_as_a_bounded_prefix(
 
 
 def test_an_empty_file_is_rejected_by_name_and_the_later_files_load(
-    conn: psycopg.Connection, spec: SourceSpec, tmp_path: Path
+    conn: psycopg.Connection, loader: psycopg.Connection, spec: SourceSpec, tmp_path: Path
 ) -> None:
     export(tmp_path, "01", GOOD.format(n=1))
     empty = export(tmp_path, "02")
@@ -182,33 +200,33 @@ def test_an_empty_file_is_rejected_by_name_and_the_later_files_load(
     export(tmp_path, "03", GOOD.format(n=3))
     loaded = []
     with pytest.raises(ExportRejected, match=rf"{empty}: the file is empty \(0 bytes\)"):
-        for result in load_source(conn, spec, export_files(tmp_path, spec)):
+        for result in load_source(loader, spec, export_files(tmp_path, spec)):
             loaded.append(result.file_name)
     assert loaded == ["withdrawals_2026-11-01.csv", "withdrawals_2026-11-03.csv"]
     assert loaded_ids(conn) == {"wd_1", "wd_3"}
 
 
 def test_a_lost_connection_names_the_file_and_gives_the_connection_hint(
-    conn: psycopg.Connection, spec: SourceSpec, tmp_path: Path, database_url: str
+    conn: psycopg.Connection, loader: psycopg.Connection, spec: SourceSpec, tmp_path: Path, database_url: str
 ) -> None:
     path = export(tmp_path, "01", GOOD.format(n=1))
-    list(load_source(conn, spec, []))  # tables exist
+    list(load_source(loader, spec, []))  # tables exist
     with psycopg.connect(database_url, autocommit=True) as other:
-        other.execute("select pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        other.execute("select pg_terminate_backend(%s)", (loader.info.backend_pid,))
     with pytest.raises(MeshError) as error:
-        load_file(conn, spec, path)
+        load_file(loader, spec, path)
     assert str(path) in error.value.message and "the load was rolled back" in error.value.message
     assert "CREATEROLE" not in str(error.value) and "run the command again" in (error.value.hint or "")
 
 
 def test_a_missing_privilege_gives_the_privilege_hint(
-    conn: psycopg.Connection, spec: SourceSpec, tmp_path: Path, database_url: str
+    conn: psycopg.Connection, loader: psycopg.Connection, spec: SourceSpec, tmp_path: Path, database_url: str
 ) -> None:
     path = export(tmp_path, "01", GOOD.format(n=1))
-    list(load_source(conn, spec, []))
+    list(load_source(loader, spec, []))
     role = f"mesh_test_nobody_{uuid.uuid4().hex[:8]}"
-    conn.execute(f"create role {role} login")
-    info = dataclasses.replace(ConnectionInfo.from_url(database_url), user=role, password="")
+    conn.execute(f"create role {role} login password 'nobody-pw'")
+    info = dataclasses.replace(ConnectionInfo.from_url(database_url), user=role, password="nobody-pw")
     try:
         with psycopg.connect(info.libpq_url, autocommit=True) as nobody, pytest.raises(MeshError) as error:
             load_file(nobody, spec, path)

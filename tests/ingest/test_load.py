@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -51,7 +52,7 @@ def empty_tables(conn: psycopg.Connection) -> None:
 
 
 def test_later_version_wins_and_older_or_repeated_rows_change_nothing(
-    conn: psycopg.Connection, spec: SourceSpec, inbox: Path
+    conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection], spec: SourceSpec, inbox: Path
 ) -> None:
     export(
         inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00Z"), row("wd_2", "requested", "2026-11-01T11:00:00Z")
@@ -62,7 +63,7 @@ def test_later_version_wins_and_older_or_repeated_rows_change_nothing(
         row("wd_1", "completed", "2026-11-02T09:00:00Z", completed="2026-11-02T09:00:00Z"),
         row("wd_2", "requested", "2026-11-01T11:00:00Z"),  # re-delivered, unchanged
     )
-    results = list(load_source(conn, spec, export_files(inbox, spec)))
+    results = list(load_source(login_conn(spec.domain), spec, export_files(inbox, spec)))
     assert [(r.rows_inserted, r.rows_updated, r.rows_unchanged) for r in results] == [(2, 0, 0), (0, 1, 1)]
     assert table(conn, spec) == {
         "wd_1": ("completed", "withdrawals_2026-11-02.csv"),
@@ -70,44 +71,46 @@ def test_later_version_wins_and_older_or_repeated_rows_change_nothing(
     }
     # an older version delivered late does not roll the status back
     late = export(inbox, "03", row("wd_1", "processing", "2026-11-01T12:00:00Z"))
-    (result,) = load_source(conn, spec, [late])
+    (result,) = load_source(login_conn(spec.domain), spec, [late])
     assert (result.rows_loaded, result.rows_updated) == (1, 0)
     assert table(conn, spec)["wd_1"][0] == "completed"
 
 
 def test_same_key_twice_in_one_file_keeps_the_latest_version(
-    conn: psycopg.Connection, spec: SourceSpec, inbox: Path
+    conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection], spec: SourceSpec, inbox: Path
 ) -> None:
     path = export(
         inbox, "01", row("wd_1", "completed", "2026-11-01T12:00:00Z"), row("wd_1", "requested", "2026-11-01T10:00:00Z")
     )
-    (result,) = load_source(conn, spec, [path])
+    (result,) = load_source(login_conn(spec.domain), spec, [path])
     assert (result.rows_read, result.rows_loaded, result.rows_inserted) == (2, 2, 1)
     assert table(conn, spec)["wd_1"][0] == "completed"
 
 
-def test_redelivered_file_is_a_no_op(conn: psycopg.Connection, spec: SourceSpec, inbox: Path) -> None:
+def test_redelivered_file_is_a_no_op(
+    conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection], spec: SourceSpec, inbox: Path
+) -> None:
     path = export(inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00Z"), "wd_bad,x,,,,,,,,,")
-    first = list(load_source(conn, spec, [path]))
-    again = list(load_source(conn, spec, [path]))
+    first = list(load_source(login_conn(spec.domain), spec, [path]))
+    again = list(load_source(login_conn(spec.domain), spec, [path]))
     assert not first[0].skipped and again[0].skipped
     assert conn.execute("select count(*) from mesh_meta.load_ledger").fetchone()[0] == 1
     assert conn.execute("select count(*) from mesh_meta.quarantine").fetchone()[0] == 1
 
 
 def test_quarantine_keeps_file_line_raw_line_and_reason(
-    conn: psycopg.Connection, spec: SourceSpec, inbox: Path
+    conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection], spec: SourceSpec, inbox: Path
 ) -> None:
     bad = row("wd_2", "requested", "2026-11-01T10:00:00Z").replace("EUR", "DOGE")
     path = export(inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00Z"), bad)
-    (result,) = load_source(conn, spec, [path])
+    (result,) = load_source(login_conn(spec.domain), spec, [path])
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (2, 1, 1)
     quarantined = conn.execute("select file_name, line_number, raw_line, reason from mesh_meta.quarantine").fetchall()
     assert quarantined == [(path.name, 3, bad, "fiat_currency: 'DOGE' is not one of USD, EUR, GBP, MXN, BRL, ARS, COP")]
 
 
 def test_rejected_file_loads_nothing_and_the_files_after_it_still_load(
-    conn: psycopg.Connection, spec: SourceSpec, inbox: Path
+    conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection], spec: SourceSpec, inbox: Path
 ) -> None:
     export(inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00Z"))
     broken = export(inbox, "02", row("wd_2", "requested", "2026-11-02T10:00:00Z"))
@@ -115,7 +118,7 @@ def test_rejected_file_loads_nothing_and_the_files_after_it_still_load(
     export(inbox, "03", row("wd_4", "requested", "2026-11-03T10:00:00Z"))
     loaded = []
     with pytest.raises(ExportRejected, match=r"withdrawals_2026-11-02\.csv: line 3, byte 8: not valid UTF-8"):
-        for result in load_source(conn, spec, export_files(inbox, spec)):
+        for result in load_source(login_conn(spec.domain), spec, export_files(inbox, spec)):
             loaded.append(result.file_name)
     assert loaded == ["withdrawals_2026-11-01.csv", "withdrawals_2026-11-03.csv"]
     assert set(table(conn, spec)) == {"wd_1", "wd_4"}  # wd_2 came before the bad line and was rolled back
@@ -123,20 +126,24 @@ def test_rejected_file_loads_nothing_and_the_files_after_it_still_load(
     assert conn.execute("select count(*) from mesh_meta.quarantine").fetchone()[0] == 0
 
 
-def test_generated_exports_account_for_every_row_and_load_once(mesh_env: Settings, conn: psycopg.Connection) -> None:
+def test_generated_exports_account_for_every_row_and_load_once(
+    mesh_env: Settings, conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection]
+) -> None:
     from meshplatform.sample_data.generator import generate
 
     truth = generate(mesh_env.exports_dir, size=3_000, days=4, seed=7)
     counts = {}
     for spec in inbound_sources(mesh_env.contracts_dir):
-        results = list(load_source(conn, spec, export_files(mesh_env.exports_dir, spec), progress=None))
+        results = list(
+            load_source(login_conn(spec.domain), spec, export_files(mesh_env.exports_dir, spec), progress=None)
+        )
         assert all(r.rows_read == r.rows_loaded + r.rows_quarantined for r in results)
         assert sum(r.rows_read for r in results) == truth.rows_written[spec.name]
         counts[spec.name] = conn.execute(f"select count(*) from {spec.qualified_table}").fetchone()[0]
         snapshot = conn.execute(
             f"select md5(string_agg(t::text, '|' order by t::text)) from {spec.qualified_table} t"
         ).fetchone()
-        again = list(load_source(conn, spec, export_files(mesh_env.exports_dir, spec)))
+        again = list(load_source(login_conn(spec.domain), spec, export_files(mesh_env.exports_dir, spec)))
         assert all(r.skipped for r in again)
         assert (
             conn.execute(
@@ -148,17 +155,20 @@ def test_generated_exports_account_for_every_row_and_load_once(mesh_env: Setting
 
 
 def test_same_version_with_different_content_is_settled_by_the_later_file_whatever_the_load_order(
-    conn: psycopg.Connection, spec: SourceSpec, inbox: Path
+    conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection], spec: SourceSpec, inbox: Path
 ) -> None:
     older = export(inbox, "01", row("wd_1", "processing", "2026-11-01T10:00:00Z"))
     newer = export(inbox, "02", row("wd_1", "failed", "2026-11-01T10:00:00Z"))
-    list(load_source(conn, spec, [newer, older]))  # delivered out of order
+    list(load_source(login_conn(spec.domain), spec, [newer, older]))  # delivered out of order
     assert table(conn, spec)["wd_1"] == ("failed", "withdrawals_2026-11-02.csv")
 
 
-def test_timestamp_without_offset_is_read_as_utc(conn: psycopg.Connection, spec: SourceSpec, inbox: Path) -> None:
-    conn.execute("set timezone = 'Asia/Tokyo'")
+def test_timestamp_without_offset_is_read_as_utc(
+    conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection], spec: SourceSpec, inbox: Path
+) -> None:
+    loader = login_conn("withdrawals")
+    loader.execute("set timezone = 'Asia/Tokyo'")
     path = export(inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00"))
-    list(load_source(conn, spec, [path]))
+    list(load_source(loader, spec, [path]))
     stored = conn.execute("select updated_at at time zone 'UTC' from raw_withdrawals.withdrawals").fetchone()[0]
     assert stored.isoformat() == "2026-11-01T10:00:00"

@@ -9,8 +9,9 @@ from project_copy import PROJECT_DIR
 
 from meshplatform.config import Settings
 from meshplatform.contracts.model import ProductSpec, product_spec
+from meshplatform.orchestration.steps import credentials
 from meshplatform.quality.validation import product_expectations, validate_product
-from meshplatform.warehouse.connection import connection_info
+from meshplatform.warehouse.connection import ConnectionInfo
 
 DIM_USERS = product_spec(PROJECT_DIR / "contracts/users/dim_users.odcs.yaml")
 FCT_WITHDRAWALS = product_spec(PROJECT_DIR / "contracts/withdrawals/fct_withdrawals.odcs.yaml")
@@ -40,15 +41,21 @@ def test_suite_follows_the_contract() -> None:
 def _create(conn: psycopg.Connection, product: ProductSpec) -> None:
     for version in product.versions:
         columns = ", ".join(f"{c.name} {c.physical_type}" for c in version.columns)
-        conn.execute(f"create schema if not exists {version.schema}")
         conn.execute(f"create table {version.qualified_table} ({columns})")
+
+
+def readers(settings: Settings) -> tuple[ConnectionInfo, ConnectionInfo]:
+    """What validate_products reads and records with: the domain's observer, the bookkeeper."""
+    logins = credentials(settings)
+    return logins.observer("users"), logins.bookkeeper()
 
 
 @pytest.fixture(scope="module")
 def published(mesh_env: Settings) -> Settings:
+    from meshplatform.orchestration.steps import setup_warehouse
     from meshplatform.warehouse.connection import connect
 
-    with connect(connection_info(mesh_env), autocommit=True) as conn:
+    with connect(setup_warehouse(mesh_env).domain("users"), autocommit=True) as conn:  # as the domain's dbt would
         _create(conn, DIM_USERS)
         conn.execute("""insert into users.dim_users values
             (1, '2026-01-01', 'MX', 'verified', 'personal', true, '2026-11-01'),
@@ -60,7 +67,7 @@ def published(mesh_env: Settings) -> Settings:
 
 
 def test_published_versions_meet_their_contract(published: Settings, conn: psycopg.Connection) -> None:
-    reports = validate_product(connection_info(published), DIM_USERS)
+    reports = validate_product(readers(published)[0], DIM_USERS, readers(published)[1])
     assert [r.target for r in reports] == ["users.dim_users_v2", "users.dim_users"]
     assert all(r.success for r in reports), [o.describe() for r in reports for o in r.failed]
     recorded = conn.execute(
@@ -73,7 +80,7 @@ def test_a_version_breaking_its_contract_fails_naming_column_and_rows(
     published: Settings, conn: psycopg.Connection
 ) -> None:
     conn.execute("insert into users.dim_users_v2 values (2, '2026-01-03', 'mex', 'blocked', 'personal', '2026-11-02')")
-    v2, v1 = validate_product(connection_info(published), DIM_USERS)
+    v2, v1 = validate_product(readers(published)[0], DIM_USERS, readers(published)[1])
     assert v1.success
     failed = {o.describe() for o in v2.failed}
     assert "expect_column_values_to_be_unique on column user_id: 2 of 3 rows unexpected (e.g. 2, 2)" in failed

@@ -12,12 +12,10 @@ import pytest
 from paths import PROJECT_DIR
 from project_copy import copy_project, use_project
 
-from meshplatform.domains import discover
 from meshplatform.errors import MeshError
+from meshplatform.orchestration.steps import setup_warehouse
 from meshplatform.reporting.declarations import load_declarations, read_declaration
 from meshplatform.reporting.report import build_report
-from meshplatform.warehouse.connection import connection_info
-from meshplatform.warehouse.roles import ensure_roles
 
 SHIPMENTS = """
 drop schema if exists shipments cascade;
@@ -89,10 +87,10 @@ def test_a_new_domain_gets_its_card_and_panel_from_its_declaration(
     (domain / "dbt_project.yml").write_text("name: shipments\nversion: '1.0.0'\nprofile: shipments\n", encoding="utf-8")
     (domain / "report.yml").write_text(DECLARATION, encoding="utf-8")
     conn.execute(SHIPMENTS)
-    ensure_roles(conn, discover(project / "domains"))  # the domain's role owns its relations, as after a build
     settings = use_project(monkeypatch, project)
+    logins = setup_warehouse(settings)  # the domain's login owns its relations, as after a build
 
-    page = build_report(settings, connection_info(settings), tmp_path / "report.html").read_text(encoding="utf-8")
+    page = build_report(settings, logins, tmp_path / "report.html").read_text(encoding="utf-8")
 
     headline = text(re.search(r'id="headline">(.*?)</section>', page, re.S)[1])
     assert "Shipments 4 18.00 kg, 50.0% late" in headline  # from shipments_v2, the latest version

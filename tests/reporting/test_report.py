@@ -16,13 +16,12 @@ from paths import PROJECT_DIR
 
 from meshplatform.config import Settings
 from meshplatform.contracts.model import inbound_sources
-from meshplatform.domains import discover
 from meshplatform.ingest.load import export_files, load_source
+from meshplatform.orchestration.steps import setup_warehouse
 from meshplatform.reporting.report import build_report
 from meshplatform.reporting.summary import build_summary
-from meshplatform.warehouse.connection import ConnectionInfo, connection_info
-from meshplatform.warehouse.meta import ensure_meta
-from meshplatform.warehouse.roles import ensure_roles
+from meshplatform.warehouse.connection import connect
+from meshplatform.warehouse.credentials import Credentials
 
 HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
 GOOD = [
@@ -100,24 +99,27 @@ def empty_warehouse(conn: psycopg.Connection) -> None:
 
 
 @pytest.fixture
-def info(mesh_env: Settings) -> ConnectionInfo:
-    return connection_info(mesh_env)
+def info(mesh_env: Settings) -> Credentials:
+    """The warehouse set up as the platform does (logins, schemas, mesh_meta): the report reads through them."""
+    return setup_warehouse(mesh_env)
 
 
-def load_exports(conn: psycopg.Connection, inbox: Path) -> None:
+def load_exports(logins: Credentials, inbox: Path) -> None:
     """Run the real loader on one withdrawals export with 2 good and 4 bad rows."""
     (inbox / "withdrawals").mkdir(parents=True)
     path = inbox / "withdrawals" / "withdrawals_2026-11-01.csv"
     path.write_text("\n".join([HEADER, *GOOD, *BAD]) + "\n", encoding="utf-8")
     (spec,) = inbound_sources(PROJECT_DIR / "contracts", "withdrawals")
-    (result,) = load_source(conn, spec, export_files(inbox, spec))
+    with connect(logins.domain("withdrawals"), autocommit=True) as conn:  # the loader runs as the domain
+        (result,) = load_source(conn, spec, export_files(inbox, spec))
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (6, 2, 4)
 
 
-def build_marts(conn: psycopg.Connection) -> None:
-    """The marts with known values, owned by the domains' roles as dbt's would be."""
+def build_marts(conn: psycopg.Connection, settings: Settings) -> None:
+    """The marts with known values, owned by the domains' roles as dbt's would be (the setup hands
+    relations of the domains' schemas to them)."""
     conn.execute(MARTS)
-    ensure_roles(conn, discover(PROJECT_DIR / "domains"))
+    setup_warehouse(settings)
 
 
 def section(page: str, section_id: str) -> str:
@@ -139,10 +141,10 @@ def assert_self_contained(page: str) -> None:
 
 
 def test_report_shows_the_numbers_of_the_warehouse(
-    conn: psycopg.Connection, mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
+    conn: psycopg.Connection, mesh_env: Settings, info: Credentials, tmp_path: Path
 ) -> None:
-    load_exports(conn, tmp_path / "inbox")
-    build_marts(conn)
+    load_exports(info, tmp_path / "inbox")
+    build_marts(conn, mesh_env)
     conn.execute(META)
 
     out = build_report(mesh_env, info, tmp_path / "out" / "report.html")
@@ -199,10 +201,10 @@ def test_report_shows_the_numbers_of_the_warehouse(
 
 
 def test_summary_and_report_agree_on_what_is_latest(
-    conn: psycopg.Connection, mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
+    conn: psycopg.Connection, mesh_env: Settings, info: Credentials, tmp_path: Path
 ) -> None:
-    load_exports(conn, tmp_path / "inbox")
-    build_marts(conn)
+    load_exports(info, tmp_path / "inbox")
+    build_marts(conn, mesh_env)
     conn.execute(META)
     # later, the withdrawals team rebuilds its domain alone (a plain `dbt build` records run "manual")
     conn.execute(
@@ -229,7 +231,7 @@ def test_summary_and_report_agree_on_what_is_latest(
 
 
 def test_a_fresh_warehouse_gives_not_built_notes_instead_of_errors(
-    mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
+    mesh_env: Settings, info: Credentials, tmp_path: Path
 ) -> None:
     page = build_report(mesh_env, info, tmp_path / "report.html").read_text(encoding="utf-8")
     assert_self_contained(page)
@@ -248,10 +250,9 @@ def test_a_fresh_warehouse_gives_not_built_notes_instead_of_errors(
 
 
 def test_loaded_but_not_built_shows_the_load_and_notes_the_marts(
-    conn: psycopg.Connection, mesh_env: Settings, info: ConnectionInfo, tmp_path: Path
+    conn: psycopg.Connection, mesh_env: Settings, info: Credentials, tmp_path: Path
 ) -> None:
-    load_exports(conn, tmp_path / "inbox")
-    ensure_meta(conn)
+    load_exports(info, tmp_path / "inbox")
     page = build_report(mesh_env, info, tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Not built yet" in section(page, "withdrawals-risk")
     assert "Not built yet" not in section(page, "quarantine")

@@ -329,14 +329,17 @@ def test_malformed_lines_are_about_a_thousandth_of_each_withdrawals_file(exports
             assert at_least(lines) >= 1  # every file of the fixture is big enough for one
 
 
-def quarantine(root: Path, conn: psycopg.Connection) -> dict[str, tuple[int, list[tuple[str, int, str]]]]:
+def quarantine(
+    root: Path, conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection]
+) -> dict[str, tuple[int, list[tuple[str, int, str]]]]:
     """Per source, rows read and (file, line number, reason) of each quarantined row, from the
-    real loader over the generated files (into a database emptied first)."""
+    real loader (as each domain's login) over the generated files, into a database emptied first."""
     for schema in ("mesh_meta", "raw_users", "raw_withdrawals"):
         conn.execute(f"drop schema if exists {schema} cascade")
     out = {}
     for spec in inbound_sources(PROJECT_DIR / "contracts"):
-        results = list(load_source(conn, spec, sorted((root / spec.domain).glob(spec.file_pattern))))
+        files = sorted((root / spec.domain).glob(spec.file_pattern))
+        results = list(load_source(login_conn(spec.domain), spec, files))
         rows = conn.execute(
             "select file_name, line_number, reason from mesh_meta.quarantine where source = %s order by 1, 2",
             (spec.name,),
@@ -345,9 +348,11 @@ def quarantine(root: Path, conn: psycopg.Connection) -> dict[str, tuple[int, lis
     return out
 
 
-def test_the_loader_quarantines_exactly_the_malformed_lines(exports: Exports, conn: psycopg.Connection) -> None:
+def test_the_loader_quarantines_exactly_the_malformed_lines(
+    exports: Exports, conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection]
+) -> None:
     truth = GroundTruth.load(exports.root)
-    found = quarantine(exports.root, conn)
+    found = quarantine(exports.root, conn, login_conn)
     assert set(found) == {"users", "withdrawals"}
     for source, (read, quarantined) in found.items():
         assert read == truth.rows_written[source]
@@ -377,10 +382,12 @@ USER_DEFECTS = [
 ]
 
 
-def test_malformed_lines_rotate_through_every_kind_of_defect(tmp_path: Path, conn: psycopg.Connection) -> None:
+def test_malformed_lines_rotate_through_every_kind_of_defect(
+    tmp_path: Path, conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection]
+) -> None:
     truth = generate(tmp_path, size=8_000, days=8, seed=11)  # 8 files of >= 20 lines
     exports = load_exports(tmp_path)
-    found = quarantine(tmp_path, conn)
+    found = quarantine(tmp_path, conn, login_conn)
     for source, kinds in [("withdrawals", WITHDRAWAL_DEFECTS), ("users", USER_DEFECTS)]:
         read, quarantined = found[source]
         assert read == truth.rows_written[source]

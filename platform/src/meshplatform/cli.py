@@ -36,11 +36,22 @@ def cmd_db(args: argparse.Namespace) -> None:
 
 
 def cmd_env(args: argparse.Namespace) -> None:
+    """Shell exports for a domain team's own dbt: its login only (nothing of other domains, nor the admin's)."""
     from meshplatform.dbt.registry import runtime_env
 
     settings = _settings()
-    for key, value in runtime_env(settings, pipeline.warehouse(settings)).items():
+    info = pipeline.warehouse(settings, start=True)
+    if args.domain:
+        name = domains.get(settings.domains_dir, args.domain).name
+        info = pipeline.setup_warehouse(settings).domain(name)
+    for key, value in runtime_env(settings, info, args.domain).items():
         print(f"export {key}={shlex.quote(value)}")
+
+
+def cmd_setup(args: argparse.Namespace) -> None:
+    pipeline.warehouse(_settings(), start=True)
+    pipeline.setup_warehouse(_settings())
+    print("warehouse set up: every domain's login role, schemas and grants; credentials in $MESH_HOME/secrets")
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -122,7 +133,6 @@ def cmd_domains(args: argparse.Namespace) -> None:
 
 
 def cmd_airflow(args: argparse.Namespace) -> None:
-    from meshplatform.dbt.registry import runtime_env
     from meshplatform.orchestration import runner as orchestration
 
     settings = _settings()
@@ -130,11 +140,12 @@ def cmd_airflow(args: argparse.Namespace) -> None:
         orchestration.init_airflow(settings)
         print("Airflow metadata DB is migrated")
         return
-    info = pipeline.warehouse(settings, start=True)
+    pipeline.warehouse(settings, start=True)
+    pipeline.setup_warehouse(settings)
     _each_domain([], pipeline.publish_domain)
     password_file = settings.airflow_home / "simple_auth_manager_passwords.json.generated"
     print(f"starting Airflow on http://localhost:8080 (user admin; password in {password_file})", flush=True)
-    orchestration.standalone(settings, runtime_env(settings, info))
+    orchestration.standalone(settings)
 
 
 def cmd_build(args: argparse.Namespace) -> None:
@@ -142,6 +153,7 @@ def cmd_build(args: argparse.Namespace) -> None:
 
     settings = _settings()
     pipeline.warehouse(settings, start=True)
+    pipeline.setup_warehouse(settings)  # the Connections the dbt tasks log in with
     init_airflow(settings)
     _each_domain([], pipeline.publish_domain)
     print("running mesh_build (Airflow dag.test)", flush=True)
@@ -158,14 +170,16 @@ def cmd_summary(args: argparse.Namespace) -> None:
     from meshplatform.reporting.summary import build_summary
 
     settings = _settings()
-    print(build_summary(settings, pipeline.warehouse(settings, start=True)))
+    pipeline.warehouse(settings, start=True)
+    print(build_summary(settings, pipeline.setup_warehouse(settings)))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     from meshplatform.reporting.report import build_report
 
     settings = _settings()
-    out = build_report(settings, pipeline.warehouse(settings, start=True), settings.report_path)
+    pipeline.warehouse(settings, start=True)
+    out = build_report(settings, pipeline.setup_warehouse(settings), settings.report_path)
     print(f"report: {out} (self-contained HTML, opens offline)")
 
 
@@ -173,7 +187,8 @@ def cmd_catalog(args: argparse.Namespace) -> None:
     from meshplatform.reporting.catalog_page import write_catalog
 
     settings = _settings()
-    page = write_catalog(settings, pipeline.warehouse(settings, start=True))
+    pipeline.warehouse(settings, start=True)
+    page = write_catalog(settings, pipeline.setup_warehouse(settings).bookkeeper())
     print(f"catalog: {page} (and catalog.json beside it; self-contained HTML, opens offline)")
 
 
@@ -208,7 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["start", "stop", "status"])
     db.set_defaults(func=cmd_db)
 
-    sub.add_parser("env", help="print shell exports for running dbt by hand").set_defaults(func=cmd_env)
+    env = sub.add_parser("env", help="print shell exports for running a domain's dbt by hand")
+    env.add_argument("domain", nargs="?", help="the domain whose login to print (without: no credentials)")
+    env.set_defaults(func=cmd_env)
+    sub.add_parser("setup", help="create the login roles, schemas and grants").set_defaults(func=cmd_setup)
 
     def sizing(p: argparse.ArgumentParser) -> None:
         p.add_argument("--size", type=_positive, default=20_000, help="sample data size (default 20000)")

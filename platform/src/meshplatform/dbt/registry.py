@@ -22,11 +22,21 @@ from meshplatform.domains import Domain
 from meshplatform.errors import MeshError
 from meshplatform.warehouse.connection import ConnectionInfo
 
+# What a dbt process inherits from the platform's environment: nothing that could hold a secret
+# (MESH_DATABASE_URL, other domains' passwords, ...), since a model can read any variable.
+_INHERITED = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV")
 
-def runtime_env(settings: Settings, info: ConnectionInfo) -> dict[str, str]:
-    """Variables dbt, dbt-loom and Airflow tasks need; also what `mesh env` prints."""
+
+def base_env() -> dict[str, str]:
+    """The harmless part of this process's environment, for a dbt process."""
+    return {k: os.environ[k] for k in _INHERITED if k in os.environ}
+
+
+def runtime_env(settings: Settings, info: ConnectionInfo, domain: str | None = None) -> dict[str, str]:
+    """Variables dbt and dbt-loom need; also what `mesh env` prints. The login and password only
+    with ``domain``, and then ``info`` must be that domain's own login."""
     return {
-        **info.dbt_env(),
+        **info.dbt_env(domain),
         "MESH_REGISTRY_DIR": str(settings.registry_dir),
         **{k: os.environ.get(k, v) for k, v in TELEMETRY_OFF.items()},
     }
@@ -48,23 +58,24 @@ def output_args(output_dir: Path) -> list[str]:
 
 
 def run_dbt(domain: Domain, args: list[str], env: dict[str, str]) -> str:
-    """Run dbt in the domain's folder with its own profile; fail with dbt's own last lines."""
+    """Run dbt in the domain's folder with its own profile and only ``env`` (plus :func:`base_env`);
+    fail with dbt's own last lines."""
     command = [dbt_executable(), *args, "--project-dir", str(domain.path), "--profiles-dir", str(domain.path)]
     result = subprocess.run(
-        command, cwd=domain.path, env={**os.environ, **env}, capture_output=True, text=True, check=False
+        command, cwd=domain.path, env={**base_env(), **env}, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
         tail = tail or f"(no output; exit code {result.returncode})"
         raise MeshError(
             f"`dbt {' '.join(args)}` failed in domain {domain.name}:\n{tail}",
-            hint=f'reproduce with: cd {domain.path} && eval "$(mesh env)" && dbt {" ".join(args)}',
+            hint=f'reproduce with: cd {domain.path} && eval "$(mesh env {domain.name})" && dbt {" ".join(args)}',
         )
     return result.stdout
 
 
 def publish(domain: Domain, settings: Settings, info: ConnectionInfo) -> Path:
-    """Parse the domain (no database needed) and publish its manifest atomically."""
+    """Parse the domain (no database needed, so no login either) and publish its manifest atomically."""
     missing = [u for u in domain.upstream if not (settings.registry_dir / u / "manifest.json").exists()]
     if missing:
         raise MeshError(

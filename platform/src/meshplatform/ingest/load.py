@@ -23,8 +23,7 @@ from meshplatform.errors import ExportRejected, MeshError
 from meshplatform.ingest import checks
 from meshplatform.ingest.extract import SEPARATOR, kept_text, read_export
 from meshplatform.warehouse import meta
-from meshplatform.warehouse.meta import LedgerEntry, QuarantineRow, ensure_meta
-from meshplatform.warehouse.roles import acting_as, ensure_raw_schema
+from meshplatform.warehouse.meta import LedgerEntry, QuarantineRow
 from meshplatform.warehouse.sqlstate import explain
 
 Progress = Callable[[str, int, int], None]  # (file name, rows read so far, percent of the file)
@@ -74,14 +73,11 @@ def raw_table_ddl(spec: SourceSpec) -> sql.Composed:
 
 
 def ensure_tables(conn: psycopg.Connection, spec: SourceSpec) -> None:
-    """Create the platform's bookkeeping tables, the domain's role and raw schema, and (as the
-    domain's role, so that it owns it) the source's raw table, if missing."""
-    ensure_meta(conn)
-    ensure_raw_schema(conn, spec.domain)
+    """Create the source's raw table if missing (the connection is the domain's login, so the
+    domain owns it; the platform's setup made the schema)."""
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('mesh_meta_ddl'))")
-        with acting_as(conn, spec.domain):
-            conn.execute(raw_table_ddl(spec))
+        conn.execute(raw_table_ddl(spec))
 
 
 def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
@@ -121,8 +117,10 @@ def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
 def load_file(
     conn: psycopg.Connection, spec: SourceSpec, path: Path, *, progress: Progress | None = None
 ) -> FileResult:
-    """Load one export file in a single transaction; a re-delivered file is skipped. A database
-    error is reported naming the file, with the hint its SQLSTATE calls for."""
+    """Load one export file in a single transaction; a re-delivered file is skipped. ``conn`` is
+    the domain's own login: everything the file's data or the domain's tables trigger runs with
+    the domain's rights only. A database error is reported naming the file, with the hint its
+    SQLSTATE calls for."""
     if not conn.autocommit:
         raise ValueError("load_file needs an autocommit connection: it opens one transaction per file itself")
     try:
@@ -139,7 +137,7 @@ def _skipped(sha256: str, entry: LedgerEntry) -> FileResult:
 
 def _load_file(conn: psycopg.Connection, spec: SourceSpec, path: Path, progress: Progress | None) -> FileResult:
     sha256 = file_sha256(path)
-    if (done := meta.ledger_entry(conn, sha256)) is not None:
+    if (done := meta.ledger_entry(conn, spec.domain, sha256)) is not None:
         return _skipped(sha256, done)
     size = max(1, path.stat().st_size)
     read = 0
@@ -149,27 +147,23 @@ def _load_file(conn: psycopg.Connection, spec: SourceSpec, path: Path, progress:
         conn.execute("set local work_mem = '64MB'")  # the merge sorts a whole file: in memory
         # Two loads of the same file at once: the second waits, then finds it in the ledger.
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (sha256,))
-        if (done := meta.ledger_entry(conn, sha256)) is not None:
+        if (done := meta.ledger_entry(conn, spec.domain, sha256)) is not None:
             return _skipped(sha256, done)
         valid = checks.valid_function(conn)
-        # The domain's data is written as the domain's role (it cannot write another domain's
-        # schema); the bookkeeping in mesh_meta as the platform. The staging tables belong to the
-        # role too, so that its checks and merge can read them; the platform, a member of it, fills them.
-        with acting_as(conn, spec.domain):
-            conn.execute(checks.raw_stage_ddl(spec))
-            conn.execute(checks.typed_stage_ddl(spec))
+        # Staging tables with explicit column lists: nothing of the raw table (defaults, triggers,
+        # constraints) is copied; everything here runs as the domain's login.
+        conn.execute(checks.raw_stage_ddl(spec))
+        conn.execute(checks.typed_stage_ddl(spec))
         with conn.cursor().copy("copy _raw from stdin with (format csv)") as copy:
             for batch in read_export(path, spec):
                 copy.write(batch.payload)
                 read += batch.rows_read
                 if progress:
                     progress(path.name, read, min(99, 100 * batch.bytes_read // size))
-        with acting_as(conn, spec.domain):
-            conn.execute(checks.check_insert(spec, valid, fast=True))
-            conn.execute(checks.check_insert(spec, valid, fast=False))
+        conn.execute(checks.check_insert(spec, valid, fast=True))
+        conn.execute(checks.check_insert(spec, valid, fast=False))
         quarantined = _quarantine(conn, spec, path.name, sha256)
-        with acting_as(conn, spec.domain):
-            inserted, updated = conn.execute(_merge_sql(spec, path.name)).fetchone()
+        inserted, updated = conn.execute(_merge_sql(spec, path.name)).fetchone()
         entry = LedgerEntry(path.name, read, read - quarantined, quarantined, inserted, updated)
         meta.record_file(conn, sha256, spec.domain, spec.name, entry)
     return FileResult(path.name, sha256, False, read, read - quarantined, quarantined, inserted, updated)

@@ -8,7 +8,8 @@ from typing import Any
 
 from meshplatform.config import Settings
 from meshplatform.warehouse import results as bookkeeping
-from meshplatform.warehouse.connection import connect, connection_info
+from meshplatform.warehouse.connection import connect
+from meshplatform.warehouse.credentials import Credentials
 
 
 def record_dbt_results(project_dir: str, context: Any = None, **_: Any) -> None:
@@ -29,5 +30,6 @@ def record_dbt_results(project_dir: str, context: Any = None, **_: Any) -> None:
         for r in json.loads(path.read_text(encoding="utf-8")).get("results", [])
     ]
     if results:
-        with connect(connection_info(Settings.from_env())) as conn:
+        # the bookkeeper's login: the results are data read from a file, no domain SQL runs here
+        with connect(Credentials(Settings.from_env()).bookkeeper()) as conn:
             bookkeeping.record_dbt_results(conn, results)

@@ -2,28 +2,45 @@
 
 Called by ``dags/mesh_build.py`` at parse time, so it reads files only (the domain projects and
 their published manifests) and imports nothing heavy: each task imports what it needs when it runs.
+
+No credential is read or put in the environment here. Each domain's dbt logs in with the Airflow
+Connection ``mesh_<domain>`` (Cosmos builds the profile from it when the task runs) and runs in a
+subprocess that inherits nothing but the harmless variables of ``registry.base_env``.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
 from airflow.sdk import DAG, TaskGroup, task
 from cosmos import DbtTaskGroup, ExecutionConfig, LoadMode, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode
+from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-from meshplatform.config import Settings, disable_telemetry
-from meshplatform.dbt.registry import runtime_env
+from meshplatform.config import TELEMETRY_OFF, Settings, disable_telemetry
+from meshplatform.dbt.registry import base_env
 from meshplatform.domains import Domain, discover
 from meshplatform.errors import MeshError
 from meshplatform.orchestration.operators import LoadDomainOperator, PublishDomainOperator
-from meshplatform.warehouse.connection import connection_info
+from meshplatform.warehouse.credentials import airflow_conn_id
 
-EXECUTION = ExecutionConfig(dbt_executable_path=str(Path(sys.executable).parent / "dbt"))
+# A subprocess, not dbt in the task's own process: it gets only the environment given here.
+EXECUTION = ExecutionConfig(
+    dbt_executable_path=str(Path(sys.executable).parent / "dbt"), invocation_mode=InvocationMode.SUBPROCESS
+)
 RENDER = RenderConfig(load_method=LoadMode.DBT_MANIFEST, should_detach_multiple_parents_tests=True)
-OPERATOR_ARGS = {"install_deps": False, "callback": "meshplatform.orchestration.callbacks.record_dbt_results"}
+
+
+def _operator_args(settings: Settings) -> dict[str, object]:
+    env = {**base_env(), "MESH_REGISTRY_DIR": str(settings.registry_dir), **TELEMETRY_OFF}
+    return {
+        "install_deps": False,
+        "callback": "meshplatform.orchestration.callbacks.record_dbt_results",
+        "append_env": False,
+        "env": env,
+    }
 
 
 @task
@@ -47,16 +64,17 @@ def refresh_docs() -> list[str]:
     return [str(path) for path in refresh()]
 
 
-def _dbt_group(domain: Domain, manifest: Path) -> DbtTaskGroup:
+def _dbt_group(domain: Domain, manifest: Path, settings: Settings) -> DbtTaskGroup:
+    profile = PostgresUserPasswordProfileMapping(
+        conn_id=airflow_conn_id(domain.name), profile_args={"schema": domain.name, "threads": 4, "connect_timeout": 10}
+    )
     return DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(dbt_project_path=domain.path, manifest_path=manifest, project_name=domain.name),
-        profile_config=ProfileConfig(
-            profile_name=domain.name, target_name="dev", profiles_yml_filepath=domain.profiles_yml
-        ),
+        profile_config=ProfileConfig(profile_name=domain.name, target_name="dev", profile_mapping=profile),
         execution_config=EXECUTION,
         render_config=RENDER,
-        operator_args=OPERATOR_ARGS,
+        operator_args=_operator_args(settings),
     )
 
 
@@ -65,8 +83,6 @@ def mesh_build_dag(dag_id: str = "mesh_build", *, doc_md: str | None = None) -> 
     each domain's dbt group after the publish of every domain it reads."""
     disable_telemetry()
     settings = Settings.from_env()
-    # dbt profiles and dbt-loom read these; tasks run in processes that import the DAG file.
-    os.environ.update(runtime_env(settings, connection_info(settings)))
     with DAG(
         dag_id=dag_id,
         schedule=None,
@@ -84,7 +100,7 @@ def mesh_build_dag(dag_id: str = "mesh_build", *, doc_md: str | None = None) -> 
                     f"no published manifest for domain {domain.name} at {manifest}", hint="run `mesh publish`"
                 )
             with TaskGroup(group_id=domain.name):
-                dbt = _dbt_group(domain, manifest)
+                dbt = _dbt_group(domain, manifest, settings)
                 (
                     LoadDomainOperator(task_id="load", domain=domain.name)
                     >> validate.override(task_id="validate")(domain.name)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from meshplatform.config import Settings
 from meshplatform.errors import MeshError
+from meshplatform.warehouse.credentials import airflow_secrets_env
 
 DAG_ID = "mesh_build"
 
@@ -36,7 +37,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             {"type": "file", "log_file_path": str(settings.lineage_file), "append": True}
         ),
     }
-    return {k: os.environ.get(k, v) for k, v in defaults.items()}
+    # each domain's warehouse login is a Connection in an owner-only file of this MESH_HOME
+    return {**{k: os.environ.get(k, v) for k, v in defaults.items()}, **airflow_secrets_env(settings)}
 
 
 def _apply_env(settings: Settings) -> None:
@@ -138,10 +140,9 @@ def run_mesh_build_logged(settings: Settings) -> tuple[RunOutcome, Path]:
     return RunOutcome(**json.loads(outcome_path.read_text())), log_path
 
 
-def standalone(settings: Settings, runtime: dict[str, str]) -> None:
+def standalone(settings: Settings) -> None:
     """Replace this process with `airflow standalone` (UI, scheduler, triggerer) on the local warehouse."""
     init_airflow(settings)
-    os.environ.update(runtime)
     os.environ.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
     bin_dir = Path(sys.executable).parent
     # `airflow standalone` starts its components as `airflow ...` subprocesses found on PATH.

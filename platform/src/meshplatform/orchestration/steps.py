@@ -11,8 +11,9 @@ from meshplatform.contracts.model import inbound_sources, products
 from meshplatform.dbt import registry
 from meshplatform.ingest.load import FileResult, Progress, export_files, load_source
 from meshplatform.quality import validation as quality
-from meshplatform.warehouse import embedded, roles
+from meshplatform.warehouse import embedded, meta, roles
 from meshplatform.warehouse.connection import ConnectionInfo, connect, connection_info, ensure_database
+from meshplatform.warehouse.credentials import Credentials
 
 
 def embedded_server(settings: Settings) -> embedded.EmbeddedPostgres:
@@ -25,8 +26,28 @@ def warehouse(settings: Settings, *, start: bool = False) -> ConnectionInfo:
     info = connection_info(settings)
     if info.embedded and start:
         embedded_server(settings).start()
+        info = connection_info(settings)  # the first start generates the superuser's password
         ensure_database(info)
     return info
+
+
+def setup_warehouse(settings: Settings) -> Credentials:
+    """The admin's only job: every domain's login roles, schemas and grants, the bookkeeping
+    schema, and Airflow's Connections file. Idempotent; returns the logins' credentials."""
+    info = warehouse(settings)
+    credentials = Credentials(settings, info)
+    all_domains = domains.discover(settings.domains_dir)
+    with connect(info, autocommit=True) as conn:
+        roles.ensure_roles(conn, all_domains, credentials.password)
+        loaders = {roles.domain_role(info.database, d.name): d.name for d in all_domains}
+        meta.ensure_meta(conn, roles.meta_role(info.database), loaders)
+    credentials.write_airflow_connections(all_domains)
+    return credentials
+
+
+def credentials(settings: Settings) -> Credentials:
+    """The logins of an already set-up warehouse (no admin connection)."""
+    return Credentials(settings, warehouse(settings))
 
 
 def print_progress(file_name: str, rows: int, percent: int) -> None:
@@ -36,15 +57,14 @@ def print_progress(file_name: str, rows: int, percent: int) -> None:
 def load_domain(
     name: str, settings: Settings | None = None, *, progress: Progress | None = print_progress
 ) -> list[FileResult]:
-    """Load every export of the domain's inbound sources, oldest file first, as the domain's role.
+    """Load every export of the domain's inbound sources, oldest file first, logged in as the domain.
 
-    First make sure every domain's role, schemas and read grants exist (the first task of each
+    First make sure every domain's roles, schemas and read grants exist (the first task of each
     domain in the DAG, so the domain's dbt finds them)."""
     settings = settings or Settings.from_env()
-    info = warehouse(settings)
+    login = setup_warehouse(settings).domain(name)
     results: list[FileResult] = []
-    with connect(info, autocommit=True) as conn:
-        roles.ensure_roles(conn, domains.discover(settings.domains_dir))
+    with connect(login, autocommit=True) as conn:
         for spec in inbound_sources(settings.contracts_dir, name):
             files = export_files(settings.exports_dir, spec)
             if not files:
@@ -72,18 +92,23 @@ def _checked(reports: list[quality.ValidationReport]) -> list[quality.Validation
 
 
 def validate_domain(name: str, settings: Settings | None = None) -> list[quality.ValidationReport]:
-    """Validate the domain's raw tables with Great Expectations; raise on any failed expectation."""
+    """Validate the domain's raw tables with Great Expectations, read as the domain's own login;
+    raise on any failed expectation."""
     settings = settings or Settings.from_env()
-    info = warehouse(settings)
-    return _checked([quality.validate_source(info, spec) for spec in inbound_sources(settings.contracts_dir, name)])
+    logins = credentials(settings)
+    reader, bookkeeping = logins.domain(name), logins.bookkeeper()
+    specs = inbound_sources(settings.contracts_dir, name)
+    return _checked([quality.validate_source(reader, spec, bookkeeping) for spec in specs])
 
 
 def validate_products(name: str, settings: Settings | None = None) -> list[quality.ValidationReport]:
-    """Validate every published version of the domain's data products against its contract."""
+    """Validate every published version of the domain's data products against its contract, read
+    as the domain's observer."""
     settings = settings or Settings.from_env()
-    info = warehouse(settings)
-    reports = [r for product in products(settings.contracts_dir, name) for r in quality.validate_product(info, product)]
-    return _checked(reports)
+    logins = credentials(settings)
+    reader, bookkeeping = logins.observer(name), logins.bookkeeper()
+    found = products(settings.contracts_dir, name)
+    return _checked([r for product in found for r in quality.validate_product(reader, product, bookkeeping)])
 
 
 def publish_domain(name: str, settings: Settings | None = None) -> Path:
@@ -101,8 +126,8 @@ def refresh_docs(settings: Settings | None = None) -> tuple[Path, Path]:
     from meshplatform.reporting.report import build_report
 
     settings = settings or Settings.from_env()
-    info = warehouse(settings)
-    report = build_report(settings, info, settings.report_path)
-    catalog = write_catalog(settings, info)
+    logins = credentials(settings)
+    report = build_report(settings, logins, settings.report_path)
+    catalog = write_catalog(settings, logins.bookkeeper())
     print(f"report: {report}\ncatalog: {catalog}")
     return report, catalog

@@ -11,6 +11,7 @@ yet" note instead of failing the report.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -24,6 +25,7 @@ from meshplatform.reporting.elements import kpi_cards, note, section
 from meshplatform.reporting.formats import esc
 from meshplatform.reporting.relations import Warehouse
 from meshplatform.warehouse.connection import ConnectionInfo, connect
+from meshplatform.warehouse.credentials import Credentials
 from meshplatform.warehouse.meta import SCHEMA as META
 
 TITLE = "Data mesh: data products report"
@@ -73,10 +75,8 @@ def _sections(wh: Warehouse, settings: Settings, declarations: list[Declaration]
     ]
 
 
-def render_report(settings: Settings, info: ConnectionInfo, conn: psycopg.Connection) -> str:
-    """The whole page as a string, from an open connection."""
-    wh = Warehouse(conn)
-    declarations = load_declarations(settings.domains_dir)
+def render_report(settings: Settings, wh: Warehouse, declarations: list[Declaration], source: str) -> str:
+    """The whole page as a string, read through the report's sessions."""
     sections = _sections(wh, settings, declarations)
     body = "".join(section(sid, title, intro, fn) for sid, title, intro, fn in sections)
     short = [(sid, title.removeprefix("Data quality: ")) for sid, title, _, _ in sections]
@@ -91,7 +91,7 @@ def render_report(settings: Settings, info: ConnectionInfo, conn: psycopg.Connec
         f"<title>{esc(TITLE)}</title>"
         f"<style>{css}</style></head><body><main>"
         f'<header class="page"><h1>{esc(TITLE)}</h1>'
-        f"<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from {esc(info.display)}</p>"
+        f"<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from {esc(source)}</p>"
         f"<nav>{nav}</nav></header>"
         f"{body}"
         f"<footer>Relations shown, as each domain's <code>report.yml</code> declares them: {shown}. "
@@ -104,11 +104,22 @@ def _kpi_relations(declarations: list[Declaration]) -> set[str]:
     return {".".join(kpi.relation) for d in declarations for kpi in d.headline}
 
 
-def build_report(settings: Settings, info: ConnectionInfo, out: Path) -> Path:
-    """Write the report to the file ``out`` (atomically: a reader never sees half a page); return its path."""
-    with connect(info, autocommit=True) as conn:
-        conn.execute("set default_transaction_read_only = on")  # the report never writes
-        page = render_report(settings, info, conn)
+def _read_only(stack: ExitStack, info: ConnectionInfo) -> psycopg.Connection:
+    conn = stack.enter_context(connect(info, autocommit=True))
+    conn.execute("set default_transaction_read_only = on")  # the report never writes
+    return conn
+
+
+def build_report(settings: Settings, logins: Credentials, out: Path) -> Path:
+    """Write the report to the file ``out`` (atomically: a reader never sees half a page); return its path.
+
+    Least privilege: the bookkeeping is read by the bookkeeper's login, each domain's panels by that
+    domain's observer login; the admin connection runs nothing the domains wrote."""
+    declarations = load_declarations(settings.domains_dir)
+    with ExitStack() as stack:
+        observers = {d.domain: _read_only(stack, logins.observer(d.domain)) for d in declarations}
+        wh = Warehouse(_read_only(stack, logins.bookkeeper()), observers)
+        page = render_report(settings, wh, declarations, logins.admin.display)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")

@@ -10,9 +10,9 @@ from psycopg import sql
 
 from meshplatform.config import Settings
 from meshplatform.contracts.model import inbound_sources
-from meshplatform.quality.validation import data_docs_index
-from meshplatform.warehouse.connection import ConnectionInfo, connect
-from meshplatform.warehouse.meta import SCHEMA, ensure_meta, source_loads
+from meshplatform.warehouse.connection import connect
+from meshplatform.warehouse.credentials import Credentials
+from meshplatform.warehouse.meta import SCHEMA, source_loads
 from meshplatform.warehouse.results import latest_dbt_runs, latest_expectation_results
 
 
@@ -28,23 +28,25 @@ def _table(headers: list[str], rows: list[tuple[object, ...]]) -> str:
     return "\n".join("  " + line for line in lines)
 
 
-def build_summary(settings: Settings, info: ConnectionInfo) -> str:
+def _raw_rows(logins: Credentials, domain: str, schema: str, table: str) -> int:
+    """Rows in a raw table, counted as its domain (the bookkeeper reads no domain object)."""
+    with connect(logins.domain(domain)) as conn:
+        if not conn.execute("select to_regclass(%s)", (f"{schema}.{table}",)).fetchone()[0]:
+            return 0
+        return conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))).fetchone()[0]
+
+
+def build_summary(settings: Settings, logins: Credentials) -> str:
     """Text summary from the ledger, the raw tables, the quality results and the dbt results."""
-    with connect(info) as conn:
-        ensure_meta(conn)
+    with connect(logins.bookkeeper()) as conn:
         loads = {(s.domain, s.source): s for s in source_loads(conn)}
-        sources = []
-        for spec in inbound_sources(settings.contracts_dir):
-            ledger = loads.get((spec.domain, spec.name))
-            exists = conn.execute("select to_regclass(%s)", (spec.qualified_table,)).fetchone()[0]
-            table = sql.SQL("select count(*) from {}").format(sql.Identifier(spec.schema, spec.table))
-            rows = conn.execute(table).fetchone()[0] if exists else 0
-            totals = (
-                (ledger.files, ledger.rows_read, ledger.rows_loaded, ledger.rows_quarantined) if ledger else (0,) * 4
-            )
-            sources.append((f"{spec.domain}.{spec.name}", *totals, rows))
         runs = latest_dbt_runs(conn)
         quality = latest_expectation_results(conn)
+    sources = []
+    for spec in inbound_sources(settings.contracts_dir):
+        ledger = loads.get((spec.domain, spec.name))
+        totals = (ledger.files, ledger.rows_read, ledger.rows_loaded, ledger.rows_quarantined) if ledger else (0,) * 4
+        sources.append((f"{spec.domain}.{spec.name}", *totals, _raw_rows(logins, spec.domain, spec.schema, spec.table)))
     met = sum(1 for result in quality if result.success)
     dbt = [(r.domain, r.run_id, r.built, r.passed, r.warned, r.errors) for r in runs]
     parts = [
@@ -58,9 +60,9 @@ def build_summary(settings: Settings, info: ConnectionInfo) -> str:
         "",
         f"Great Expectations: {met} of {len(quality)} expectations met in the latest validation of "
         "each raw table and published product;",
-        f"  Data Docs: {data_docs_index(settings.home)}",
+        f"  Data Docs: {settings.data_docs_dir / 'index.html'}",
         "",
-        f"Warehouse: {info.display}",
+        f"Warehouse: {logins.admin.display}",
         f"  quarantined rows: select * from {SCHEMA}.quarantine;",
         f"Local state: {settings.home} (exports, registry, Airflow home and logs under {settings.logs_dir})",
     ]

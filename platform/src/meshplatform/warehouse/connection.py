@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
@@ -20,7 +20,6 @@ if TYPE_CHECKING:  # psycopg is imported where a connection is opened: the DAG f
     import psycopg
 
 EMBEDDED_DATABASE = "mesh"
-EMBEDDED_USER = "postgres"
 
 
 @dataclass(frozen=True)
@@ -46,11 +45,19 @@ class ConnectionInfo:
         if not database:
             raise MeshError(
                 "MESH_DATABASE_URL names no database",
-                hint="append the database name, e.g. postgresql://postgres@127.0.0.1:5432/mesh",
+                hint="append the database name, e.g. postgresql://postgres@127.0.0.1:5432/mesh, and "
+                "percent-encode special characters of the user and password (e.g. '#' as %23, '@' as %40)",
             )
+        try:
+            port = parts.port or 5432
+        except ValueError:  # the message would quote the text after the last ':', maybe a password
+            raise MeshError(
+                "MESH_DATABASE_URL has no valid port",
+                hint="percent-encode special characters of the user and password (e.g. '@' as %40, '/' as %2F)",
+            ) from None
         return cls(
             host=parts.hostname or "127.0.0.1",
-            port=parts.port or 5432,
+            port=port,
             user=unquote(parts.username or "postgres"),
             password=unquote(parts.password or ""),
             database=database,
@@ -74,26 +81,31 @@ class ConnectionInfo:
         kind = "embedded" if self.embedded else "external"
         return f"{kind} Postgres {self.user}@{self.host}:{self.port}/{self.database}"
 
-    def dbt_env(self) -> dict[str, str]:
-        """The variables every domain's profiles.yml reads."""
-        return {
-            "MESH_PG_HOST": self.host,
-            "MESH_PG_PORT": str(self.port),
-            "MESH_PG_USER": self.user,
-            "MESH_PG_PASSWORD": self.password,
-            "MESH_PG_DATABASE": self.database,
-        }
+    def as_login(self, user: str, password: str) -> ConnectionInfo:
+        """The same server and database, logged in as another role."""
+        return replace(self, user=user, password=password)
+
+    def dbt_env(self, domain: str | None = None) -> dict[str, str]:
+        """The variables a domain's profiles.yml reads; the login and password only with ``domain``
+        (this connection is then that domain's login)."""
+        env = {"MESH_PG_HOST": self.host, "MESH_PG_PORT": str(self.port), "MESH_PG_DATABASE": self.database}
+        if domain:
+            env[f"MESH_PG_USER_{domain.upper()}"] = self.user
+            env[f"MESH_PG_PASSWORD_{domain.upper()}"] = self.password
+        return env
 
 
 def connection_info(settings: Settings) -> ConnectionInfo:
     """The warehouse this process uses: ``MESH_DATABASE_URL`` if set, else the embedded server."""
     if settings.database_url:
         return ConnectionInfo.from_url(settings.database_url)
+    from meshplatform.warehouse.embedded import SUPERUSER, EmbeddedPostgres
+
     return ConnectionInfo(
         host="127.0.0.1",
         port=settings.embedded_port,
-        user=EMBEDDED_USER,
-        password="",
+        user=SUPERUSER,
+        password=EmbeddedPostgres(settings.pgdata_dir, settings.embedded_port).admin_password(),
         database=EMBEDDED_DATABASE,
         embedded=True,
     )

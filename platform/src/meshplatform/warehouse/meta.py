@@ -1,9 +1,10 @@
-"""The platform's own bookkeeping tables in schema ``mesh_meta``: what was loaded, what was
-quarantined, what the quality checks and dbt runs found.
+"""The platform's own bookkeeping in schema ``mesh_meta``: what was loaded, what was quarantined,
+what the quality checks and dbt runs found.
 
-The loader writes and reads the load ledger and the quarantine only through the functions at the
-end of this module (no inline SQL on ``mesh_meta`` elsewhere), so how they run can change in one
-place.
+``mesh_meta`` belongs to the bookkeeper role (``roles.meta_role``); domains have no right on its
+tables. A domain's loader writes its ledger and quarantine rows through ``SECURITY DEFINER``
+functions (owned by the bookkeeper, ``search_path`` pinned) that record only the caller's own
+domain, in the loader's transaction, so a file's data and its ledger row commit together.
 """
 
 from __future__ import annotations
@@ -11,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # psycopg is imported by callers that open a connection
-    import psycopg
+import psycopg
+from psycopg import sql
 
 SCHEMA = "mesh_meta"
 
-_DDL = f"""
-create schema if not exists {SCHEMA};
+_TABLES = f"""
 create table if not exists {SCHEMA}.load_ledger (
     file_sha256 text primary key,
     domain text not null,
@@ -69,14 +68,84 @@ create table if not exists {SCHEMA}.dbt_results (
     execution_time double precision,
     recorded_at timestamptz not null default now()
 );
+-- which login role loads which domain's files (kept by the platform's setup)
+create table if not exists {SCHEMA}.domain_logins (role_name text primary key, domain text not null);
 """
 
+# Every function runs as the bookkeeper; the caller is session_user (a SECURITY DEFINER function
+# cannot be entered with another session user), and must be the login of the domain it records.
+_DEFINER = "language plpgsql security definer set search_path = pg_catalog, pg_temp"
+_FUNCTIONS = f"""
+create or replace function {SCHEMA}.check_caller(p_domain text) returns void {_DEFINER} as $$
+begin
+    if not exists (select 1 from {SCHEMA}.domain_logins where role_name = session_user and domain = p_domain) then
+        raise exception 'role % may not record files of domain %', session_user, p_domain
+            using errcode = 'insufficient_privilege';
+    end if;
+end $$;
+create or replace function {SCHEMA}.loaded_file(p_domain text, p_sha256 text)
+returns table (file_name text, rows_read integer, rows_loaded integer, rows_quarantined integer,
+               rows_inserted integer, rows_updated integer) {_DEFINER} as $$
+begin
+    perform {SCHEMA}.check_caller(p_domain);
+    return query select l.file_name, l.rows_read, l.rows_loaded, l.rows_quarantined, l.rows_inserted,
+                        l.rows_updated
+                 from {SCHEMA}.load_ledger l where l.file_sha256 = p_sha256 and l.domain = p_domain;
+end $$;
+create or replace function {SCHEMA}.record_load(p_domain text, p_source text, p_file_name text, p_sha256 text,
+    p_read integer, p_loaded integer, p_quarantined integer, p_inserted integer, p_updated integer)
+returns void {_DEFINER} as $$
+begin
+    perform {SCHEMA}.check_caller(p_domain);
+    insert into {SCHEMA}.load_ledger (file_sha256, domain, source, file_name, rows_read, rows_loaded,
+                                      rows_quarantined, rows_inserted, rows_updated)
+    values (p_sha256, p_domain, p_source, p_file_name, p_read, p_loaded, p_quarantined, p_inserted, p_updated);
+end $$;
+create or replace function {SCHEMA}.record_quarantine(p_domain text, p_source text, p_file_name text,
+    p_sha256 text, p_lines integer[], p_raw_lines text[], p_reasons text[], p_codes text[], p_columns text[])
+returns void {_DEFINER} as $$
+begin
+    perform {SCHEMA}.check_caller(p_domain);
+    insert into {SCHEMA}.quarantine (domain, source, file_name, file_sha256, line_number, raw_line, reason,
+                                      reason_code, column_name)
+    select p_domain, p_source, p_file_name, p_sha256, l, r, q, c, n
+    from unnest(p_lines, p_raw_lines, p_reasons, p_codes, p_columns) as u(l, r, q, c, n);
+end $$;
+"""
+_LOADER_FUNCTIONS = ("loaded_file(text, text)", "record_load(text, text, text, text, integer, integer, integer, "
+                     "integer, integer)", "record_quarantine(text, text, text, text, integer[], text[], text[], text[], text[])")  # fmt: skip
 
-def ensure_meta(conn: psycopg.Connection) -> None:
-    """Create the bookkeeping tables if missing (safe when several tasks do it at once)."""
+
+def ensure_meta(conn: psycopg.Connection, owner: str, loaders: dict[str, str]) -> None:
+    """Admin setup: the bookkeeping schema, tables and functions owned by ``owner`` (a role the
+    admin may SET ROLE to), and the loader functions executable by exactly ``loaders``
+    (login role -> domain). Safe when several tasks run it at once."""
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('mesh_meta_ddl'))")
-        conn.execute(_DDL)
+        ident = sql.Identifier(owner)
+        conn.execute(sql.SQL("create schema if not exists {} authorization {}").format(sql.Identifier(SCHEMA), ident))
+        conn.execute(sql.SQL("alter schema {} owner to {}").format(sql.Identifier(SCHEMA), ident))
+        conn.execute(sql.SQL("set local role {}").format(ident))  # everything below belongs to the bookkeeper
+        conn.execute(_TABLES)
+        conn.execute(_FUNCTIONS)
+        conn.execute("reset role")
+        for (table,) in conn.execute(
+            "select c.oid::regclass::text from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = %s and c.relkind = 'r' and c.relowner <> %s::regrole",
+            (SCHEMA, owner),
+        ).fetchall():  # tables an earlier platform version created as the admin
+            conn.execute(sql.SQL("alter table {} owner to {}").format(sql.SQL(table), ident))
+        conn.execute(sql.SQL("delete from {}.domain_logins").format(sql.Identifier(SCHEMA)))
+        with conn.cursor() as cur:
+            cur.executemany(f"insert into {SCHEMA}.domain_logins values (%s, %s)", list(loaders.items()))
+        roles = sql.SQL(", ").join(map(sql.Identifier, loaders))
+        conn.execute(sql.SQL("revoke all on schema {} from public").format(sql.Identifier(SCHEMA)))
+        conn.execute(sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(SCHEMA), roles))
+        for function in (*_LOADER_FUNCTIONS, "check_caller(text)"):
+            target = sql.SQL(f"{SCHEMA}.{function}")
+            conn.execute(sql.SQL("revoke all on function {} from public").format(target))
+        for function in _LOADER_FUNCTIONS:
+            conn.execute(sql.SQL("grant execute on function {} to {}").format(sql.SQL(f"{SCHEMA}.{function}"), roles))
 
 
 @dataclass(frozen=True)
@@ -102,23 +171,17 @@ class QuarantineRow:
     column_name: str | None = None
 
 
-def ledger_entry(conn: psycopg.Connection, sha256: str) -> LedgerEntry | None:
-    """The ledger entry of the file with this checksum, if it was loaded."""
-    row = conn.execute(
-        f"""select file_name, rows_read, rows_loaded, rows_quarantined, rows_inserted, rows_updated
-            from {SCHEMA}.load_ledger where file_sha256 = %s""",
-        (sha256,),
-    ).fetchone()
+def ledger_entry(conn: psycopg.Connection, domain: str, sha256: str) -> LedgerEntry | None:
+    """The ledger entry of a file the domain loaded (by checksum), if it was loaded."""
+    row = conn.execute(f"select * from {SCHEMA}.loaded_file(%s, %s)", (domain, sha256)).fetchone()
     return None if row is None else LedgerEntry(*row)
 
 
 def record_file(conn: psycopg.Connection, sha256: str, domain: str, source: str, entry: LedgerEntry) -> None:
-    """Enter a loaded file in the ledger (in the file's transaction)."""
+    """Enter a loaded file in the ledger, in the file's transaction (through the definer function)."""
     conn.execute(
-        f"""insert into {SCHEMA}.load_ledger (file_sha256, domain, source, file_name, rows_read,
-                rows_loaded, rows_quarantined, rows_inserted, rows_updated)
-            values (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        (sha256, domain, source, entry.file_name, entry.rows_read, entry.rows_loaded, entry.rows_quarantined,
+        f"select {SCHEMA}.record_load(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (domain, source, entry.file_name, sha256, entry.rows_read, entry.rows_loaded, entry.rows_quarantined,
          entry.rows_inserted, entry.rows_updated),
     )  # fmt: skip
 
@@ -126,15 +189,15 @@ def record_file(conn: psycopg.Connection, sha256: str, domain: str, source: str,
 def record_quarantine(
     conn: psycopg.Connection, domain: str, source: str, file_name: str, sha256: str, rows: Iterable[QuarantineRow]
 ) -> int:
-    """Store quarantined lines of a file (in the file's transaction); return how many."""
-    columns = "domain, source, file_name, file_sha256, line_number, raw_line, reason, reason_code, column_name"
-    count = 0
-    with conn.cursor().copy(f"copy {SCHEMA}.quarantine ({columns}) from stdin") as copy:
-        for q in rows:
-            copy.write_row((domain, source, file_name, sha256, q.line_number, q.raw_line, q.reason, q.reason_code,
-                            q.column_name))  # fmt: skip
-            count += 1
-    return count
+    """Store quarantined lines of a file, in the file's transaction; return how many."""
+    rows = list(rows)
+    if rows:
+        conn.execute(
+            f"select {SCHEMA}.record_quarantine(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (domain, source, file_name, sha256, [q.line_number for q in rows], [q.raw_line for q in rows],
+             [q.reason for q in rows], [q.reason_code for q in rows], [q.column_name for q in rows]),
+        )  # fmt: skip
+    return len(rows)
 
 
 # --- reading the load ledger and the quarantine (the summary and the report read them here) ---
