@@ -22,7 +22,7 @@ PUBLISHED = [
     "users.dim_users",
     "withdrawals.fct_withdrawals",
     "withdrawals.fct_daily_withdrawal_volumes",
-    "withdrawals.user_withdrawal_summary",
+    "withdrawals.dim_user_withdrawal_summary",
 ]
 
 
@@ -103,7 +103,7 @@ def test_published_products_match_the_ground_truth(
     }
     assert daily == expected
     orphans = conn.execute(
-        "select coalesce(sum(withdrawal_count), 0) from withdrawals.user_withdrawal_summary where flag_unknown_user"
+        "select coalesce(sum(withdrawal_count), 0) from withdrawals.dim_user_withdrawal_summary where flag_unknown_user"
     ).fetchone()[0]
     assert orphans == truth.orphan_withdrawals
 

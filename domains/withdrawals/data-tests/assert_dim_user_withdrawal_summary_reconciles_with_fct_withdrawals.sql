@@ -21,7 +21,7 @@ summary as (
         coalesce(sum(withdrawal_count), 0) as withdrawal_count,
         coalesce(sum(total_toco_amount), 0) as toco_amount
 
-    from {{ ref('user_withdrawal_summary') }}
+    from {{ ref('dim_user_withdrawal_summary') }}
 
 )
 
