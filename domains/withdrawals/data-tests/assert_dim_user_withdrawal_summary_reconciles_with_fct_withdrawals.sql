@@ -35,6 +35,7 @@ from withdrawals
 
 cross join summary
 
-where withdrawals.user_count <> summary.user_count
+where
+    withdrawals.user_count <> summary.user_count
     or withdrawals.withdrawal_count <> summary.withdrawal_count
     or withdrawals.toco_amount <> summary.toco_amount
