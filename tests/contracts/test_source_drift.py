@@ -110,9 +110,10 @@ def test_check_fails_on_drift_in_either_file_with_clear_lines(
         "in the dbt source raw_withdrawals.withdrawals (domains/withdrawals/models/staging/_withdrawals__sources.yml)"
     )
     for line in [
-        "FAIL withdrawals.withdrawals_export column fiat_amount [minimum]: contract says >= 0, "
-        f"dbt tests > 0 (mesh_conventions.positive_value); the only lower bound a dbt source test expresses is > 0, {where}",
-        f"FAIL withdrawals.withdrawals_export column user_id [required]: contract says required, dbt has no not_null test, {where}",
+        "FAIL withdrawals.withdrawals_export column fiat_amount [minimum]: contract says >= 0, dbt tests > 0 "
+        f"(mesh_conventions.positive_value); the only lower bound a dbt source test expresses is > 0, {where}",
+        "FAIL withdrawals.withdrawals_export column user_id [required]: contract says required, "
+        f"dbt has no not_null test, {where}",
         "ok   users.users_export 1.0.0: dbt source tests of raw_users.users agree",
     ]:
         assert line in out, out

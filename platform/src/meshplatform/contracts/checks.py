@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from meshplatform.config import Settings
-from meshplatform.contracts.findings import CheckReport, Finding
+from meshplatform.contracts.findings import CheckReport, Finding, describe_values
 from meshplatform.contracts.model import (
     ColumnSpec,
     ModelVersionSpec,
@@ -188,16 +188,12 @@ def _column_drift(
         yield finding("unique", f"contract says {said}, dbt {_has(dbt.unique)} unique test or constraint")
     allowed = frozenset(spec.allowed_values) if spec.allowed_values is not None else None
     if allowed != dbt.accepted_values:
-        dbt_allows = f"dbt accepted_values test allows {_values(dbt.accepted_values)}"
-        yield finding("validValues", f"contract allows {_values(allowed)}, {dbt_allows}")
+        dbt_allows = f"dbt accepted_values test allows {describe_values(dbt.accepted_values)}"
+        yield finding("validValues", f"contract allows {describe_values(allowed)}, {dbt_allows}")
     positive = spec.exclusive_minimum == 0
     if positive != dbt.positive:
         said = "> 0" if positive else "no lower bound of 0"
         yield finding("exclusiveMinimum", f"contract says {said}, dbt {_has(dbt.positive)} positive_value test")
-
-
-def _values(values: frozenset[str] | None) -> str:
-    return str(sorted(values)) if values is not None else "anything (no rule)"
 
 
 def _version_drift(

@@ -36,3 +36,8 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.findings
+
+
+def describe_values(values: frozenset[str] | None) -> str:
+    """A set of valid values as a finding shows it; None means no rule."""
+    return str(sorted(values)) if values is not None else "anything (no rule)"

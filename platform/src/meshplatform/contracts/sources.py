@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshplatform.contracts.findings import Finding
+from meshplatform.contracts.findings import Finding, describe_values
 from meshplatform.contracts.model import ColumnSpec, SourceSpec
 
 # The only lower bound dbt tests: mesh_conventions.positive_value (> 0).
@@ -70,10 +70,6 @@ def _column_tests(tests: list[dict[str, Any]], column: str) -> _SourceColumnTest
     )
 
 
-def _values(values: frozenset[str] | None) -> str:
-    return str(sorted(values)) if values is not None else "anything (no rule)"
-
-
 def _column_drift(
     label: str, spec: ColumnSpec, dbt: _SourceColumnTests, key: tuple[str, ...], where: str
 ) -> Iterable[Finding]:
@@ -95,8 +91,8 @@ def _column_drift(
         )
     allowed = frozenset(spec.allowed_values) if spec.allowed_values is not None else None
     if allowed != dbt.accepted_values:
-        said = f"contract allows {_values(allowed)}, dbt accepted_values test allows {_values(dbt.accepted_values)}"
-        yield finding("validValues", said)
+        dbt_allows = f"dbt accepted_values test allows {describe_values(dbt.accepted_values)}"
+        yield finding("validValues", f"contract allows {describe_values(allowed)}, {dbt_allows}")
     bound = _contract_bound(spec)
     if bound != dbt.lower_bound:
         field_name = "minimum" if spec.minimum is not None else "exclusiveMinimum"
