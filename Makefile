@@ -31,9 +31,10 @@ airflow: env ## run Airflow (standalone: UI on :8080, scheduler) on the local wa
 report: env ## write the HTML report of the published products to .mesh/report.html
 	$(BIN)/mesh report
 
-lint: env ## ruff (lint + format check) on the Python code
+lint: env ## ruff (lint + format check) on the Python code, sqlfluff on the dbt SQL (config: .sqlfluff)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint domains platform/dbt
 
 lock: ## recompile both locks: runtime (platform/requirements.in) and dev tools (requirements-dev.in)
 	$(BIN)/uv pip compile platform/requirements.in --python-version 3.11 --no-header -o $(LOCK)

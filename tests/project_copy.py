@@ -20,11 +20,16 @@ DIM_USERS_YML = Path("domains/users/models/marts/dim_users.yml")
 FCT_WITHDRAWALS_YML = Path("domains/withdrawals/models/marts/fct_withdrawals.yml")
 
 
+# dbt's output in a domain folder (a standalone `dbt build` there leaves it; the copy must not)
+DBT_OUTPUT = ("target", "logs", "dbt_packages", ".user.yml", "*.tmp")
+
+
 def copy_project(dest: Path) -> Path:
-    """contracts/ and domains/ of the project (without build output), ready to be changed."""
+    """contracts/, domains/ and the shared dbt package platform/dbt/ (without build output), ready to be changed."""
     shutil.copytree(PROJECT_DIR / "contracts", dest / "contracts")
-    ignore = shutil.ignore_patterns("target", "logs", "dbt_packages", "*.tmp")
+    ignore = shutil.ignore_patterns(*DBT_OUTPUT)
     shutil.copytree(PROJECT_DIR / "domains", dest / "domains", ignore=ignore)
+    shutil.copytree(PROJECT_DIR / "platform" / "dbt", dest / "platform" / "dbt", ignore=ignore)
     return dest
 
 

@@ -152,10 +152,10 @@ def test_changed_models_fail_the_check_naming_product_version_column_and_field(
     ]:
         assert line in out, out
     assert "contracts check: 6 problem(s)" in err
-    assert "hint: make the dbt YAML of the model say what its contract in contracts/ says" in err
+    assert "hint: make the dbt YAML of the model (or the dbt source tests of the raw table) say what" in err
 
 
 def test_the_check_runs_on_the_real_project(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["contracts", "check"]) == 0, capsys.readouterr()
     out = capsys.readouterr().out
-    assert "ok   users.dim_users 2.0.0: dbt agrees" in out and "contracts check: 2 ok, passed" in out
+    assert "ok   users.dim_users 2.0.0: dbt agrees" in out and "contracts check: 4 ok, passed" in out

@@ -9,12 +9,11 @@ may hold artifacts of other runs, which would hide a write.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 from pathlib import Path
 
 import pytest
-from paths import PROJECT_DIR
+from project_copy import DBT_OUTPUT, copy_project
 
 from meshplatform.config import Settings
 from meshplatform.dbt import registry
@@ -23,8 +22,6 @@ from meshplatform.errors import MeshError
 from meshplatform.warehouse.connection import connection_info
 
 pytestmark = pytest.mark.dbt
-
-DBT_OUTPUT = ("target", "logs", "dbt_packages", ".user.yml", "package-lock.yml")
 
 
 def _unused_port() -> int:
@@ -44,8 +41,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A copy of the project's domains/ and an empty MESH_HOME; the warehouse URL names a closed port."""
-    project = tmp_path / "project"
-    shutil.copytree(PROJECT_DIR / "domains", project / "domains", ignore=shutil.ignore_patterns(*DBT_OUTPUT))
+    project = copy_project(tmp_path / "project")
     monkeypatch.setenv("MESH_PROJECT_DIR", str(project))
     monkeypatch.setenv("MESH_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MESH_REGISTRY_DIR", raising=False)
@@ -74,7 +70,11 @@ def test_publish_writes_the_manifest_to_the_registry_and_nothing_into_the_domain
     assert output == settings.home / "dbt" / "users"
     assert (output / "target" / "manifest.json").read_bytes() == published.read_bytes()
     assert (output / "logs" / "dbt.log").exists()
-    # the domain folder is exactly as before: no target/, logs/, .user.yml, partial parse state
+    # dbt deps installed the shared conventions package there too (a link to the local package)
+    installed = output / "dbt_packages" / "mesh_conventions"
+    assert installed.resolve() == (settings.project_dir / "platform" / "dbt" / "mesh_conventions").resolve()
+    # the domain folder is exactly as before: no target/, logs/, dbt_packages/, .user.yml, partial
+    # parse state, and no rewritten package-lock.yml
     assert _snapshot(settings.domains_dir) == before
     leftovers = [p for name in DBT_OUTPUT for p in settings.domains_dir.rglob(name)]
     assert not leftovers, leftovers

@@ -23,6 +23,8 @@ import pytest
 import yaml
 from paths import PROJECT_DIR as ROOT
 
+from meshplatform.config import TELEMETRY_OFF
+
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "platform" / "Dockerfile"
 MAKEFILE = ROOT / "Makefile"
@@ -42,13 +44,6 @@ REQUIRED_SERVICES = {
 INIT = REQUIRED_SERVICES["init"]
 LONG_RUNNING = [name for role, name in REQUIRED_SERVICES.items() if role != "init"]
 AIRFLOW_SERVICES = [name for role, name in REQUIRED_SERVICES.items() if role != "postgres"]
-TELEMETRY_OFF = {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "GX_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "false",
-    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "false",
-}
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|FERNET|(^|_)KEY$|PRIVATE", re.IGNORECASE)
 # a value that is nothing but a reference to the environment: ${VAR}, ${VAR:?msg}, ${VAR?msg}, ${VAR:-}
 PURE_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?:(?::?\?[^}]*)|:?-)?\}$")
@@ -368,10 +363,7 @@ def test_airflow_commands_exist_in_the_cli(services: dict, tmp_path: Path) -> No
         "AIRFLOW_HOME": str(tmp_path),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "DO_NOT_TRACK": "1",
-        "SCARF_ANALYTICS": "false",
-        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
-        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        **TELEMETRY_OFF,
     }
     argvs = [argv[1:] for _, argv in commands]
     proc = subprocess.run(
@@ -405,8 +397,9 @@ def test_airflow_environment(services: dict) -> None:
         assert env.get("MESH_HOME") == "/opt/mesh/.mesh", name
         assert env.get("MESH_DATABASE_URL"), f"{name}: MESH_DATABASE_URL must point at the compose Postgres"
         assert env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"), name
+        # the image and compose are self-contained: they repeat the platform's TELEMETRY_OFF
         for key, value in TELEMETRY_OFF.items():
-            assert env.get(key, "").lower() == value, f"{name}: {key} must be {value!r}"
+            assert env.get(key) == value, f"{name}: {key} must be {value!r} (meshplatform.config.TELEMETRY_OFF)"
         # the DAGs folder Airflow reads must be where dags/ is mounted
         targets = {str(v).split(":")[1] for v in services[name].get("volumes", []) if isinstance(v, str) and ":" in v}
         assert env["AIRFLOW__CORE__DAGS_FOLDER"] in targets, f"{name}: dags/ not mounted at the DAGs folder"
@@ -459,12 +452,13 @@ def test_mounted_paths_and_build_context_exist(compose: dict) -> None:
             assert context.is_dir(), f"{name}: build context {context} missing"
             assert dockerfile.resolve() == DOCKERFILE.resolve(), f"{name} must build from platform/Dockerfile"
     airflow_mounts = {v.split(":")[0] for v in compose["services"][INIT].get("volumes", []) if isinstance(v, str)}
-    assert {"./domains", "./contracts", "./dags"} <= airflow_mounts, airflow_mounts
+    assert {"./domains", "./platform/dbt", "./contracts", "./dags"} <= airflow_mounts, airflow_mounts
 
 
 @pytest.mark.parametrize("name", AIRFLOW_SERVICES)
 def test_repository_code_is_mounted_read_only(services: dict, name: str) -> None:
-    """domains/, contracts/ and dags/ are read-only in the containers; the only writable mount is MESH_HOME.
+    """domains/, platform/dbt, contracts/ and dags/ are read-only in the containers; the only writable
+    mount is MESH_HOME.
 
     The containers run as AIRFLOW_UID (default 50000), which cannot write a host checkout anyway:
     a service that writes there (dbt's target/ or logs/) fails at start-up. `:ro` makes that
@@ -472,7 +466,7 @@ def test_repository_code_is_mounted_read_only(services: dict, name: str) -> None
     """
     mounts = _mounts(services[name])
     by_source = {m["source"]: m for m in mounts}
-    for source in ("./domains", "./contracts", "./dags"):
+    for source in ("./domains", "./platform/dbt", "./contracts", "./dags"):
         assert source in by_source, f"{name} does not mount {source}"
         assert by_source[source]["read_only"], f"{name} must mount {source} read-only (`:ro`)"
     writable = [m for m in mounts if not m["read_only"]]
@@ -482,8 +476,9 @@ def test_repository_code_is_mounted_read_only(services: dict, name: str) -> None
 
 
 def test_mesh_publish_writes_dbt_artifacts_to_mesh_home(services: dict, tmp_path: Path, monkeypatch) -> None:
-    """`mesh publish` (run by airflow-init) parses with dbt's target/ and logs/ under MESH_HOME, reads
-    the manifest from there, and runs in the domain folder (dbt-loom finds its config relative to it).
+    """`mesh publish` (run by airflow-init) installs the domain's dbt packages and parses with dbt's
+    dbt_packages/, target/ and logs/ under MESH_HOME, reads the manifest from there, and runs in the
+    domain folder (dbt-loom finds its config relative to it; the local package path is relative to it).
 
     The container's settings are reproduced from the compose file; dbt and the copy are intercepted
     (no container, no write outside tmp_path).
@@ -514,7 +509,7 @@ def test_mesh_publish_writes_dbt_artifacts_to_mesh_home(services: dict, tmp_path
     calls: list[dict] = []
 
     def fake_run(command, cwd=None, env=None, **kwargs):
-        calls.append({"command": command, "cwd": Path(cwd)})
+        calls.append({"command": command, "cwd": Path(cwd), "env": env})
         return subprocess.CompletedProcess(command, 0, "", "")
 
     def fake_copy(source, destination):
@@ -532,11 +527,19 @@ def test_mesh_publish_writes_dbt_artifacts_to_mesh_home(services: dict, tmp_path
             (settings.registry_dir / upstream / "manifest.json").write_text("{}")
         with pytest.raises(Stop):
             registry.publish(domain, settings, info)
-        call = calls[-1]
+        deps, call = calls[-2:]
         command = call["command"]
-        assert call["cwd"] == domain.path, (
+        assert call["cwd"] == deps["cwd"] == domain.path, (
             "dbt must run in the domain folder (dbt-loom reads dbt_loom.config.yml there)"
         )
+        # dbt deps first: its packages-install-path ($MESH_DBT_DIR/<domain>/dbt_packages) and log are on the volume
+        assert "deps" in deps["command"] and "parse" in command, (deps["command"], command)
+        packages = Path(deps["env"]["MESH_DBT_DIR"]) / domain.name / "dbt_packages"
+        deps_log = Path(deps["command"][deps["command"].index("--log-path") + 1])
+        for path in (packages, deps_log):
+            mount = _mount_of(mounts, str(path))
+            assert home in path.parents and mount and not mount["read_only"], f"{domain.name}: dbt deps writes {path}"
+        assert call["env"]["MESH_DBT_DIR"] == deps["env"]["MESH_DBT_DIR"]
         outputs = {}
         for flag in ("--target-path", "--log-path"):
             assert flag in command, f"mesh publish must pass {flag}: {command}"
@@ -589,6 +592,22 @@ def test_dockerfile_installs_like_the_makefile() -> None:
     assert LOCK.resolve() in copied_sources, "platform/requirements.lock is not copied into the image"
     for src in copied_sources:
         assert src.exists(), f"COPY source {src} does not exist"
+
+
+def test_dockerfile_turns_telemetry_off_like_the_platform() -> None:
+    """The image is self-contained: its ENV repeats meshplatform.config.TELEMETRY_OFF, value for value."""
+    env_text = " ".join(rest for keyword, rest in _dockerfile_instructions() if keyword == "ENV")
+    env = dict(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=(\S+)", env_text))
+    assert {k: env.get(k) for k in TELEMETRY_OFF} == TELEMETRY_OFF
+
+
+def test_dbt_projects_turn_telemetry_off_without_the_platform() -> None:
+    """A plain `dbt build` in a domain folder (no `mesh env`) sends no usage stats either."""
+    from meshplatform.domains import discover
+
+    for domain in discover(ROOT / "domains"):
+        project = yaml.safe_load((domain.path / "dbt_project.yml").read_text())
+        assert project.get("flags", {}).get("send_anonymous_usage_stats") is False, domain.name
 
 
 def test_dockerfile_bakes_no_secrets() -> None:

@@ -32,7 +32,7 @@ PUBLISHED = [
     "users.dim_users",
     "withdrawals.fct_withdrawals",
     "withdrawals.fct_daily_withdrawal_volumes",
-    "withdrawals.user_withdrawal_summary",
+    "withdrawals.dim_user_withdrawal_summary",
 ]
 
 
@@ -132,7 +132,7 @@ def test_published_products_match_the_ground_truth(
     }
     assert daily == expected
     orphans = conn.execute(
-        "select coalesce(sum(withdrawal_count), 0) from withdrawals.user_withdrawal_summary where flag_unknown_user"
+        "select coalesce(sum(withdrawal_count), 0) from withdrawals.dim_user_withdrawal_summary where flag_unknown_user"
     ).fetchone()[0]
     assert orphans == truth.orphan_withdrawals
 
@@ -183,7 +183,7 @@ def test_catalog_lists_every_product_version_with_owner_sla_freshness_quality_an
     assert dim_users[2]["consumers"] == []
     edges = {tuple(edge) for edge in catalog["edges"]}
     path = ["users/users_*.csv", "raw_users.users", "users_staging.stg_users", "users.dim_users",
-            "withdrawals_staging.stg_users__dim_users", "withdrawals.user_withdrawal_summary"]  # fmt: skip
+            "withdrawals_staging.stg_users__dim_users", "withdrawals.dim_user_withdrawal_summary"]  # fmt: skip
     assert all(step in edges for step in pairwise(path)), edges
     html = page.read_text(encoding="utf-8")
     assert "Maria Gomez" in html and "deprecated, removed after 2027-03-31" in html and "<svg" in html
@@ -238,7 +238,7 @@ def test_lineage_events_connect_each_export_file_to_the_downstream_products(
     assert users_files and withdrawals_files
     for path in users_files:  # export file -> raw -> staging -> product -> the downstream domain's products
         assert {f"{database}.raw_users.users", f"{database}.users_staging.stg_users", f"{database}.users.dim_users",
-                f"{database}.withdrawals.user_withdrawal_summary"} <= reachable(str(path.resolve())), path  # fmt: skip
+                f"{database}.withdrawals.dim_user_withdrawal_summary"} <= reachable(str(path.resolve())), path  # fmt: skip
     for path in withdrawals_files:
         assert {f"{database}.raw_withdrawals.withdrawals", f"{database}.withdrawals.fct_withdrawals",
                 f"{database}.withdrawals.fct_daily_withdrawal_volumes"} <= reachable(str(path.resolve())), path  # fmt: skip

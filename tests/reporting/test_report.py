@@ -65,11 +65,11 @@ insert into withdrawals.fct_daily_withdrawal_volumes values
     ('2026-11-02', 'EUR', 'failed', 1, 25.00, 23.00),
     ('2026-11-02', '<b>X', 'failed', 1, 1.00, 1.00);
 
-create table withdrawals.user_withdrawal_summary (
+create table withdrawals.dim_user_withdrawal_summary (
     user_id bigint, kyc_status text, is_known_user boolean, withdrawal_count bigint, completed_count bigint,
     total_toco_amount numeric, max_toco_amount numeric, first_requested_at timestamptz, last_requested_at timestamptz,
     flag_unverified_kyc boolean, flag_large_withdrawal boolean, flag_unknown_user boolean, is_flagged boolean);
-insert into withdrawals.user_withdrawal_summary values
+insert into withdrawals.dim_user_withdrawal_summary values
     (1, 'verified', true, 1, 1, 100.00, 100.00, now(), now(), false, false, false, false),
     (2, 'pending', true, 2, 1, 6050.00, 6000.00, now(), now(), true, true, false, true),
     (99, null, false, 1, 0, 25.00, 25.00, now(), now(), false, false, true, true);

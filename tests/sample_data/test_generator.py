@@ -51,14 +51,14 @@ def is_integer(value: str) -> bool:
     return re.fullmatch(r"-?\d{1,18}", value) is not None
 
 
-def is_number(scale: int, above: Decimal | None = None, at_least: Decimal | None = None) -> Check:
-    """numeric(18, scale): at most `scale` decimals, with an exclusive / inclusive minimum."""
+def is_number(scale: int, above: Decimal | None = None) -> Check:
+    """numeric(18, scale): at most `scale` decimals, with an exclusive minimum."""
 
     def check(value: str) -> bool:
         if re.fullmatch(rf"-?\d{{1,{18 - scale}}}(\.\d{{1,{scale}}})?", value) is None:
             return False
         number = Decimal(value)
-        return (above is None or number > above) and (at_least is None or number >= at_least)
+        return above is None or number > above
 
     return check
 
@@ -109,7 +109,7 @@ WITHDRAWAL_RULES: dict[str, Check] = {
     "status": required(one_of("requested", "processing", "completed", "failed", "cancelled")),
     "toco_amount": required(is_number(2, above=Decimal(0))),
     "fiat_currency": required(one_of("USD", "EUR", "GBP", "MXN", "BRL", "ARS", "COP")),
-    "fiat_amount": required(is_number(2, at_least=Decimal(0))),
+    "fiat_amount": required(is_number(2, above=Decimal(0))),
     "exchange_rate": required(is_number(6, above=Decimal(0))),
     "updated_at": required(is_timestamp),
 }

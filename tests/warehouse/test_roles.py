@@ -139,7 +139,7 @@ def test_a_reader_sees_the_public_models_it_declares_and_nothing_else(
         with as_role(conn, role_of(conn, probe.name)):
             conn.execute("select * from withdrawals.fct_withdrawals limit 1")
             for relation in (
-                "withdrawals.user_withdrawal_summary",
+                "withdrawals.dim_user_withdrawal_summary",
                 "withdrawals.fct_daily_withdrawal_volumes",
                 "users.dim_users",
             ):

@@ -24,7 +24,8 @@ missing_or_extra as (
     full outer join dim_users
         on raw_users.user_id = dim_users.user_id
 
-    where raw_users.user_id is null
+    where
+        raw_users.user_id is null
         or dim_users.user_id is null
 
 )

@@ -35,6 +35,7 @@ from withdrawals
 
 cross join daily_volumes
 
-where withdrawals.withdrawal_count <> daily_volumes.withdrawal_count
+where
+    withdrawals.withdrawal_count <> daily_volumes.withdrawal_count
     or withdrawals.toco_amount <> daily_volumes.toco_amount
     or withdrawals.fiat_amount <> daily_volumes.fiat_amount

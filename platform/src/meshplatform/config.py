@@ -89,6 +89,11 @@ class Settings:
         return self.project_dir / "platform" / "airflow_plugins"
 
     @property
+    def dbt_dir(self) -> Path:
+        """The platform's dbt output: ``<this>/<domain>/`` holds target/, logs/ and dbt_packages/."""
+        return self.home / "dbt"
+
+    @property
     def exports_dir(self) -> Path:
         return Path(os.environ.get("MESH_EXPORTS_DIR") or self.home / "exports")
 

@@ -6,7 +6,8 @@
 - ``check`` (drift): the dbt YAML of each public model, as dbt itself parses it, says what the
   product contract says: versions, relation, access, enforced contract, deprecation dates, and per
   column the data type, required, primary key, unique and valid values. Every public model has a
-  contract, and every cross-domain ref to a versioned model pins a version.
+  contract, and every cross-domain ref to a versioned model pins a version. The dbt source tests
+  of each raw table say what its inbound contract says (``sources``).
 
 Each disagreement is a :class:`Finding` naming the product, version, column and field.
 """
@@ -16,22 +17,25 @@ from __future__ import annotations
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from meshplatform.config import Settings
+from meshplatform.contracts.findings import CheckReport, Finding, describe_values
 from meshplatform.contracts.model import (
     ColumnSpec,
     ModelVersionSpec,
     ProductSpec,
+    inbound_sources,
     product_spec,
     products,
     read_contract,
     source_spec,
 )  # fmt: skip
 from meshplatform.contracts.ownership import problems as ownership_problems
+from meshplatform.contracts.sources import source_drift
 from meshplatform.dbt.state import parse_mesh
 from meshplatform.errors import MeshError
 
@@ -46,44 +50,11 @@ _LOGICAL_TYPES = {
 _MATERIALIZATIONS = {"table": ("table", "incremental"), "view": ("view",)}
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One disagreement, located as precisely as possible."""
-
-    product: str
-    version: int | None
-    column: str | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = [self.product]
-        if self.version is not None:
-            where.append(f"v{self.version}")
-        if self.column is not None:
-            where.append(f"column {self.column}")
-        return f"{' '.join(where)} [{self.field}]: {self.message}"
-
-
-@dataclass
-class CheckReport:
-    """What a check looked at (``passed``) and what it refused (``findings``)."""
-
-    name: str
-    passed: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-
 HINTS = {
     "lint": "make the contract validate against the ODCS JSON schema of its apiVersion "
     "(`datacontract lint <file>` shows the same)",
-    "check": "make the dbt YAML of the model say what its contract in contracts/ says: "
-    "the contract is the source of truth",
+    "check": "make the dbt YAML of the model (or the dbt source tests of the raw table) say what its contract in "
+    "contracts/ says: the contract is the source of truth",
     "breaking": "leave published versions as they are: add the change as a new model version (dbt versions + a schema "
     "object in the contract), bump the contract's major version, keep the old version with a deprecation date "
     "(docs/decisions/0006-contracts-source-of-truth.md)",
@@ -222,16 +193,12 @@ def _column_drift(
         yield finding("unique", f"contract says {said}, dbt {_has(dbt.unique)} unique test or constraint")
     allowed = frozenset(spec.allowed_values) if spec.allowed_values is not None else None
     if allowed != dbt.accepted_values:
-        dbt_allows = f"dbt accepted_values test allows {_values(dbt.accepted_values)}"
-        yield finding("validValues", f"contract allows {_values(allowed)}, {dbt_allows}")
+        dbt_allows = f"dbt accepted_values test allows {describe_values(dbt.accepted_values)}"
+        yield finding("validValues", f"contract allows {describe_values(allowed)}, {dbt_allows}")
     positive = spec.exclusive_minimum == 0
     if positive != dbt.positive:
         said = "> 0" if positive else "no lower bound of 0"
         yield finding("exclusiveMinimum", f"contract says {said}, dbt {_has(dbt.positive)} positive_value test")
-
-
-def _values(values: frozenset[str] | None) -> str:
-    return str(sorted(values)) if values is not None else "anything (no rule)"
 
 
 def _version_drift(
@@ -330,8 +297,13 @@ def _unpinned_refs(domain: str, manifest: Mapping[str, Any]) -> Iterable[Finding
 
 
 def check(settings: Settings) -> CheckReport:
-    """Parse every domain (no database) and compare the public models with their contracts."""
+    """Parse every domain (no database); compare the public models with their product contracts and
+    the dbt source tests of each raw table with its inbound contract."""
     with tempfile.TemporaryDirectory(prefix="mesh-contracts-") as scratch:
         mesh = parse_mesh(settings.domains_dir, Path(scratch))
         manifests = {d.name: mesh.manifest(d.name) for d in mesh.domains}
-    return drift(products(settings.contracts_dir), manifests)
+    report = drift(products(settings.contracts_dir), manifests)
+    passed, findings = source_drift(inbound_sources(settings.contracts_dir), manifests)
+    report.passed.extend(passed)
+    report.findings.extend(findings)
+    return report

@@ -5,8 +5,11 @@ domain. Downstream domains read it through dbt-loom; the Airflow DAG renders fro
 
 The platform's own dbt runs write nothing into a domain's folder: their ``target/`` and ``logs/``
 go to ``$MESH_HOME/dbt/<domain>/`` (``--target-path``/``--log-path``, which also override a
-``DBT_TARGET_PATH``/``DBT_LOG_PATH`` of the user). So ``domains/`` may be read-only, as in
-docker-compose, where it is mounted ``:ro`` and the containers run as another uid.
+``DBT_TARGET_PATH``/``DBT_LOG_PATH`` of the user), and ``dbt deps`` installs the domain's packages
+(the local ``mesh_conventions`` package) into ``$MESH_HOME/dbt/<domain>/dbt_packages``: each
+domain's ``packages-install-path`` reads ``MESH_DBT_DIR``, and its committed ``package-lock.yml``
+keeps dbt from rewriting the lock. So ``domains/`` may be read-only, as in docker-compose, where it
+is mounted ``:ro`` and the containers run as another uid.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def runtime_env(settings: Settings, info: ConnectionInfo, domain: str | None = N
     return {
         **info.dbt_env(domain),
         "MESH_REGISTRY_DIR": str(settings.registry_dir),
+        "MESH_DBT_DIR": str(settings.dbt_dir),
         **{k: os.environ.get(k, v) for k, v in TELEMETRY_OFF.items()},
     }
 
@@ -49,7 +53,7 @@ def dbt_executable() -> str:
 
 def dbt_output_dir(settings: Settings, domain: Domain) -> Path:
     """Where the platform's dbt runs of ``domain`` write: ``<this>/target`` and ``<this>/logs``."""
-    return settings.home / "dbt" / domain.name
+    return settings.dbt_dir / domain.name
 
 
 def output_args(output_dir: Path) -> list[str]:
@@ -74,6 +78,16 @@ def run_dbt(domain: Domain, args: list[str], env: dict[str, str]) -> str:
     return result.stdout
 
 
+def parse_project(domain: Domain, dbt_dir: Path, env: dict[str, str]) -> Path:
+    """``dbt deps`` (local packages only: no network) and ``dbt parse`` of ``domain``, writing only
+    under ``dbt_dir/<domain>/`` (packages, target, logs); return the manifest dbt wrote."""
+    output_dir = dbt_dir / domain.name
+    env = {**env, "MESH_DBT_DIR": str(dbt_dir)}
+    run_dbt(domain, ["deps", "--quiet", "--log-path", str(output_dir / "logs")], env)
+    run_dbt(domain, ["parse", "--quiet", *output_args(output_dir)], env)
+    return output_dir / "target" / "manifest.json"
+
+
 def publish(domain: Domain, settings: Settings, info: ConnectionInfo) -> Path:
     """Parse the domain (no database needed, so no login either) and publish its manifest atomically."""
     missing = [u for u in domain.upstream if not (settings.registry_dir / u / "manifest.json").exists()]
@@ -82,11 +96,10 @@ def publish(domain: Domain, settings: Settings, info: ConnectionInfo) -> Path:
             f"domain {domain.name} needs the published manifest of {missing} first",
             hint=f"publish upstream domains first: mesh publish {' '.join(missing)}",
         )
-    output_dir = dbt_output_dir(settings, domain)
-    run_dbt(domain, ["parse", "--quiet", *output_args(output_dir)], runtime_env(settings, info))
+    manifest = parse_project(domain, settings.dbt_dir, runtime_env(settings, info))
     target = domain.manifest_in(settings.registry_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_suffix(".json.tmp")
-    shutil.copyfile(output_dir / "target" / "manifest.json", staging)
+    shutil.copyfile(manifest, staging)
     staging.replace(target)
     return target

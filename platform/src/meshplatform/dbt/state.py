@@ -1,8 +1,8 @@
 """dbt without a database: parse the domain projects of a tree and compare their contracts with a state.
 
-Everything dbt writes goes to a scratch folder (``--target-path``, ``--log-path``, a scratch
-registry for dbt-loom), so a check never touches a domain's own ``target/`` or the published
-registry, and the same functions work on a checkout of another git revision.
+Everything dbt writes goes to a scratch folder (``--target-path``, ``--log-path``, the installed
+packages, a scratch registry for dbt-loom), so a check never touches a domain's own ``target/``
+or the published registry, and the same functions work on a checkout of another git revision.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from meshplatform.config import TELEMETRY_OFF
-from meshplatform.dbt.registry import output_args, run_dbt
+from meshplatform.dbt.registry import output_args, parse_project, run_dbt
 from meshplatform.domains import Domain, discover
 from meshplatform.errors import MeshError
 
@@ -48,17 +48,14 @@ class StateComparison:
     breaking: str | None
 
 
-def _target(work_dir: Path, domain: Domain) -> Path:
-    return work_dir / domain.name / "target"
-
-
 def _scratch_args(work_dir: Path, domain: Domain) -> list[str]:
     """dbt's output of ``domain`` goes to the scratch folder, never to the project's target/ or logs/."""
     return output_args(work_dir / domain.name)
 
 
-def _env(registry_dir: Path) -> dict[str, str]:
-    return {**TELEMETRY_OFF, "MESH_REGISTRY_DIR": str(registry_dir)}
+def _env(work_dir: Path, registry_dir: Path) -> dict[str, str]:
+    """dbt-loom reads the scratch registry; the domain's packages are those parse_mesh installed."""
+    return {**TELEMETRY_OFF, "MESH_REGISTRY_DIR": str(registry_dir), "MESH_DBT_DIR": str(work_dir)}
 
 
 def parse_mesh(domains_dir: Path, work_dir: Path) -> ParsedMesh:
@@ -66,10 +63,10 @@ def parse_mesh(domains_dir: Path, work_dir: Path) -> ParsedMesh:
     registry_dir = work_dir / "registry"
     found = tuple(discover(domains_dir))
     for domain in found:
-        run_dbt(domain, ["parse", "--quiet", *_scratch_args(work_dir, domain)], _env(registry_dir))
+        manifest = parse_project(domain, work_dir, _env(work_dir, registry_dir))
         published = registry_dir / domain.name / "manifest.json"
         published.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_target(work_dir, domain) / "manifest.json", published)
+        shutil.copyfile(manifest, published)
     return ParsedMesh(found, registry_dir, work_dir)
 
 
@@ -87,7 +84,7 @@ def compare_contracts(mesh: ParsedMesh, domain: Domain, state_dir: Path) -> Stat
         "--warn-error-options", _WARN_ERROR, *_scratch_args(mesh.work_dir, domain),
     ]  # fmt: skip
     try:
-        output = run_dbt(domain, args, _env(mesh.registry_dir))
+        output = run_dbt(domain, args, _env(mesh.work_dir, mesh.registry_dir))
     except MeshError as exc:
         text = _ANSI.sub("", exc.message)
         start = re.search("breaking change", text, re.IGNORECASE)

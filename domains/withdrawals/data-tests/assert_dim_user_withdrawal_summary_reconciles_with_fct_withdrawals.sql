@@ -21,7 +21,7 @@ summary as (
         coalesce(sum(withdrawal_count), 0) as withdrawal_count,
         coalesce(sum(total_toco_amount), 0) as toco_amount
 
-    from {{ ref('user_withdrawal_summary') }}
+    from {{ ref('dim_user_withdrawal_summary') }}
 
 )
 
@@ -35,6 +35,7 @@ from withdrawals
 
 cross join summary
 
-where withdrawals.user_count <> summary.user_count
+where
+    withdrawals.user_count <> summary.user_count
     or withdrawals.withdrawal_count <> summary.withdrawal_count
     or withdrawals.toco_amount <> summary.toco_amount

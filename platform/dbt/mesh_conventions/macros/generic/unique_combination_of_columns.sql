@@ -2,7 +2,7 @@
     Generic data test (hand-written, no dbt_utils): the combination of the given columns is unique.
     Usage in YAML, at model level:
         data_tests:
-          - unique_combination_of_columns:
+          - mesh_conventions.unique_combination_of_columns:
               arguments:
                 combination_of_columns: [col_a, col_b]
 #}
