@@ -258,15 +258,17 @@ def test_load_validate_publish_render_and_build(settings: Settings) -> None:
     } <= upstream
 
     info = steps.warehouse(settings)
-    output = run_dbt(get(settings.domains_dir, NAME), ["build"], runtime_env(settings, info))
+    login = steps.credentials(settings).domain(NAME)  # the new domain's own login, as its team runs dbt
+    output = run_dbt(get(settings.domains_dir, NAME), ["build"], runtime_env(settings, login, NAME))
     assert "ERROR=0" in output and "WARN=0" in output, output[-2000:]
     assert [len(r.failed) for r in steps.validate_products(NAME, settings)] == [0]
     with connect(info, autocommit=True) as conn:
         rows = conn.execute("select reward_id, toco_amount::text from rewards.fct_rewards order by 1").fetchall()
         assert rows == [("rw_1", "12.00"), ("rw_2", "2.50")]  # the later version of rw_1 won
         # the grant post-hook of the shared package: readers of the domain may read its public model
-        readable = "select has_table_privilege('mesh_rewards_readers', 'rewards.fct_rewards', 'select')"
-        assert conn.execute(readable).fetchone() == (True,)
+        readers = f"{login.user}_readers"  # role names start with the warehouse database's name
+        readable = "select has_table_privilege(%s, 'rewards.fct_rewards', 'select')"
+        assert conn.execute(readable, (readers,)).fetchone() == (True,)
 
 
 def _mesh_build_dag(settings: Settings):

@@ -18,7 +18,7 @@ from typing import cast
 
 import psycopg
 
-from meshplatform.warehouse.meta import SCHEMA, ensure_meta
+from meshplatform.warehouse.meta import SCHEMA
 
 MODEL_TYPES = ("model", "snapshot", "seed")
 TEST_TYPES = ("test", "unit_test")
@@ -73,7 +73,6 @@ class DbtRunCounts:
 
 def record_expectation_results(conn: psycopg.Connection, results: Sequence[ExpectationResult]) -> None:
     """Store the outcomes of one validation (in one transaction: they share ``validated_at``)."""
-    ensure_meta(conn)
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(
             f"""insert into {SCHEMA}.quality_results
@@ -88,7 +87,6 @@ def record_expectation_results(conn: psycopg.Connection, results: Sequence[Expec
 
 def record_dbt_results(conn: psycopg.Connection, results: Sequence[DbtResult]) -> None:
     """Store the node results of one dbt command."""
-    ensure_meta(conn)
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(
             f"""insert into {SCHEMA}.dbt_results (run_id, domain, unique_id, resource_type, status, execution_time)

@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 _OWN_POSTGRES = "see README, 'Use your own Postgres'"
 # Exact codes first, then the two-character class.
 HINTS: dict[str, str] = {
-    "42501": "the platform's database user lacks a privilege this step needs (CREATEROLE, or CREATE on the "
-    f"database, or membership of the domain's role); {_OWN_POSTGRES}",
+    "42501": "the role named in the message may not do this. During setup it is the admin of MESH_DATABASE_URL "
+    f"(it needs CREATEROLE and CREATE on the database; {_OWN_POSTGRES}); during a domain's load, dbt run or "
+    "check it is that domain's login: its SQL or objects (a default, trigger, view or hook) reach outside what the "
+    "domain may use",
     "53100": "the database server's disk is full: free space or enlarge its volume, then run the command again "
     "(the failed transaction was rolled back)",
     "53200": "the database server ran out of memory: lower its load or raise its memory, then run the command again",
