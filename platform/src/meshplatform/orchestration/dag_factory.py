@@ -34,7 +34,12 @@ RENDER = RenderConfig(load_method=LoadMode.DBT_MANIFEST, should_detach_multiple_
 
 
 def _operator_args(settings: Settings) -> dict[str, object]:
-    env = {**base_env(), "MESH_REGISTRY_DIR": str(settings.registry_dir), **TELEMETRY_OFF}
+    env = {
+        **base_env(),
+        "MESH_REGISTRY_DIR": str(settings.registry_dir),
+        "MESH_DBT_DIR": str(settings.dbt_dir),  # where `mesh publish` installed the shared dbt package
+        **TELEMETRY_OFF,
+    }
     return {
         "install_deps": False,
         "callback": "meshplatform.orchestration.callbacks.record_dbt_results",
