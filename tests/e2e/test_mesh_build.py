@@ -30,6 +30,7 @@ pytestmark = pytest.mark.e2e
 
 PUBLISHED = [
     "users.dim_users",
+    "users.dim_users_v2",
     "withdrawals.fct_withdrawals",
     "withdrawals.fct_daily_withdrawal_volumes",
     "withdrawals.dim_user_withdrawal_summary",
@@ -107,6 +108,7 @@ def test_published_products_match_the_ground_truth(
     first_run: RunOutcome, conn: psycopg.Connection, truth: GroundTruth
 ) -> None:
     assert conn.execute("select count(*) from users.dim_users").fetchone()[0] == truth.users
+    assert conn.execute("select count(*) from users.dim_users_v2").fetchone()[0] == truth.users
     assert conn.execute(
         "select count(*), count(distinct transaction_id) from withdrawals.fct_withdrawals"
     ).fetchone() == (
