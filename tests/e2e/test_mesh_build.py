@@ -18,7 +18,7 @@ import yaml
 
 from meshplatform.config import Settings
 from meshplatform.dbt.registry import dbt_executable, runtime_env
-from meshplatform.orchestration.runner import RunOutcome, init_airflow, run_mesh_build
+from meshplatform.orchestration.runner import RunOutcome, init_airflow, run_mesh_build_logged
 from meshplatform.orchestration.steps import credentials, publish_domain, setup_warehouse, warehouse
 from meshplatform.reporting.catalog import gather
 from meshplatform.reporting.catalog_page import write_catalog
@@ -51,7 +51,9 @@ def build(settings: Settings) -> RunOutcome:
     init_airflow(settings)
     for domain in ("users", "withdrawals"):
         publish_domain(domain, settings)
-    return run_mesh_build(settings)
+    # in a child process, as `mesh build` runs it: Airflow reads its settings (the secrets backend
+    # holding this warehouse's Connections) once per process, and each module has its own warehouse
+    return run_mesh_build_logged(settings)[0]
 
 
 @pytest.fixture(scope="module")
