@@ -62,12 +62,12 @@ def raw_stage_ddl(spec: SourceSpec) -> sql.Composed:
     return sql.SQL("create temp table _raw ({}) on commit drop").format(sql.SQL(", ").join(columns))
 
 
-def typed_stage_ddl(spec: SourceSpec) -> sql.Composed:
-    """The typed staging table, column by column from the contract (no defaults, no triggers)."""
-    columns = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.physical_type)) for c in spec.columns]
-    columns += [sql.SQL("_source_line integer not null"), sql.SQL("_problems text[]"), sql.SQL("_raw_text text")]
-    columns += [sql.SQL("_raw_bytes bigint")]
-    return sql.SQL("create temp table _typed ({}) on commit drop").format(sql.SQL(", ").join(columns))
+def refused_stage_ddl() -> sql.SQL:
+    """The rows the checks refused: line number, problems, kept text (and its full size if cut)."""
+    return sql.SQL(
+        "create temp table _refused (_source_line integer not null, _problems text[] not null, _raw_text text, "
+        "_raw_bytes bigint) on commit drop"
+    )
 
 
 def _problem(code: str, column: str | None, message: sql.Composable) -> sql.Composable:
@@ -237,11 +237,17 @@ def _rule_problem(rule: RowRule) -> sql.Composable:
     return sql.SQL("case when {} and {} then {} end").format(valid, broken, _problem(rule.name, column, message))
 
 
-def check_insert(spec: SourceSpec, valid: str, fast: bool) -> sql.Composed:
-    """Fill ``_typed`` from the rows of ``_raw`` on the fast path (or the others): per row its
-    typed values or its problems."""
+def checked_select(spec: SourceSpec, valid: str) -> sql.Composed:
+    """One pass over ``_raw``: per row its typed values (NULL where a value has a problem),
+    ``_source_line``, ``_problems`` (NULL for a valid row) and, for a refused row, ``_raw_text``
+    and ``_raw_bytes``. A row on the fast path gets only the checks its form leaves open."""
     names = spec.column_names
-    problems = [column_problem(c, valid, fast) for c in spec.columns]
+    problems = [
+        sql.SQL("case when r._fast then {} else {} end").format(
+            column_problem(c, valid, fast=True), column_problem(c, valid, fast=False)
+        )
+        for c in spec.columns
+    ]
     casts = [
         sql.SQL("case when {m} is null then nullif({r}, '')::{t} end as {c}").format(
             m=_ref("m", c.name), r=_ref("r", c.name), t=sql.SQL(c.physical_type), c=sql.Identifier(c.name)
@@ -249,8 +255,8 @@ def check_insert(spec: SourceSpec, valid: str, fast: bool) -> sql.Composed:
         for c in spec.columns
     ]
     every = [_ref("m", n) for n in names]
-    if spec.trailing_empty_column and not fast:
-        every.append(_trailing_problem())
+    if spec.trailing_empty_column:
+        every.append(sql.SQL("case when r._fast then null else {} end").format(_trailing_problem()))
     every += [_rule_problem(rule) for rule in spec.row_rules]
     raw_line = sql.SQL("concat_ws(',', {})").format(
         sql.SQL(", ").join(
@@ -260,19 +266,17 @@ def check_insert(spec: SourceSpec, valid: str, fast: bool) -> sql.Composed:
     )
     return sql.SQL(
         """
-        insert into _typed ({columns}, _source_line, _problems, _raw_text, _raw_bytes)
-        select {typed}, r._line, p.problems,
-               case when p.problems is not null then left(coalesce(r._text, {raw_line}), {kept}) end,
-               case when p.problems is not null and r._text is null then octet_length({raw_line}) end
+        select {typed}, r._line as _source_line, p.problems as _problems,
+               case when p.problems is not null then left(coalesce(r._text, {raw_line}), {kept}) end as _raw_text,
+               case when p.problems is not null and r._text is null then octet_length({raw_line}) end as _raw_bytes
         from _raw r
         cross join lateral (select {problems} offset 0) m
         cross join lateral (select {casts} offset 0) v
         cross join lateral (select case when r._problem is not null then array[r._problem]
-                                        else nullif(array_remove(array[{every}], null), '{{}}') end as problems) p
-        where {which}
+                                        when coalesce({every}) is not null
+                                        then array_remove(array[{every}], null) end as problems) p
         """
     ).format(
-        columns=sql.SQL(", ").join(map(sql.Identifier, names)),
         typed=sql.SQL(", ").join(_ref("v", n) for n in names),
         raw_line=raw_line,
         kept=sql.Literal(KEPT_BYTES + 1),
@@ -281,5 +285,4 @@ def check_insert(spec: SourceSpec, valid: str, fast: bool) -> sql.Composed:
         ),
         casts=sql.SQL(", ").join(casts),
         every=sql.SQL(", ").join(every),
-        which=sql.SQL("r._fast" if fast else "r._fast is not true"),
     )

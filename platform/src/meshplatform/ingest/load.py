@@ -80,7 +80,9 @@ def ensure_tables(conn: psycopg.Connection, spec: SourceSpec) -> None:
         conn.execute(raw_table_ddl(spec))
 
 
-def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
+def _merge_sql(spec: SourceSpec, file_name: str, valid: str) -> sql.Composed:
+    """One statement, one pass over ``_raw``: check every row, keep the refused ones in
+    ``_refused``, merge the valid ones; returns (inserted, updated, refused)."""
     cols = [*spec.column_names, "_source_file", "_source_line"]
     ident = sql.Identifier
     key = sql.SQL(", ").join(map(ident, spec.key))
@@ -88,9 +90,14 @@ def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
     version = ident(spec.version_column)
     return sql.SQL(
         """
-        with merged as (
+        with checked as materialized ({checked}),
+        refused as (
+            insert into _refused select _source_line, _problems, _raw_text, _raw_bytes from checked
+            where _problems is not null returning 1
+        ),
+        merged as (
             insert into {target} as t ({cols}, _loaded_at)
-            select distinct on ({key}) {values}, {file}, _source_line, now() from _typed
+            select distinct on ({key}) {values}, {file}, _source_line, now() from checked
             where _problems is null
             order by {key}, {version} desc, _source_line desc
             on conflict ({key}) do update set {updates}, _loaded_at = excluded._loaded_at
@@ -99,9 +106,11 @@ def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
                    and (excluded._source_file, excluded._source_line) > (t._source_file, t._source_line))
             returning (xmax = 0) as inserted
         )
-        select count(*) filter (where inserted), count(*) filter (where not inserted) from merged
+        select count(*) filter (where inserted), count(*) filter (where not inserted), (select count(*) from refused)
+        from merged
         """
     ).format(
+        checked=checks.checked_select(spec, valid),
         target=sql.Identifier(spec.schema, spec.table),
         cols=sql.SQL(", ").join(map(ident, cols)),
         values=sql.SQL(", ").join(map(ident, spec.column_names)),
@@ -153,17 +162,19 @@ def _load_file(conn: psycopg.Connection, spec: SourceSpec, path: Path, progress:
         # Staging tables with explicit column lists: nothing of the raw table (defaults, triggers,
         # constraints) is copied; everything here runs as the domain's login.
         conn.execute(checks.raw_stage_ddl(spec))
-        conn.execute(checks.typed_stage_ddl(spec))
+        conn.execute(checks.refused_stage_ddl())
         with conn.cursor().copy("copy _raw from stdin with (format csv)") as copy:
             for batch in read_export(path, spec):
                 copy.write(batch.payload)
                 read += batch.rows_read
                 if progress:
                     progress(path.name, read, min(99, 100 * batch.bytes_read // size))
-        conn.execute(checks.check_insert(spec, valid, fast=True))
-        conn.execute(checks.check_insert(spec, valid, fast=False))
+        inserted, updated, refused = conn.execute(_merge_sql(spec, path.name, valid)).fetchone()
         quarantined = _quarantine(conn, spec, path.name, sha256)
-        inserted, updated = conn.execute(_merge_sql(spec, path.name)).fetchone()
+        if quarantined != refused:  # the ledger's accounting (read = loaded + quarantined) must hold
+            raise MeshError(
+                f"{path}: {refused} rows were refused but {quarantined} quarantined", hint="report this bug"
+            )
         entry = LedgerEntry(path.name, read, read - quarantined, quarantined, inserted, updated)
         meta.record_file(conn, sha256, spec.domain, spec.name, entry)
     return FileResult(path.name, sha256, False, read, read - quarantined, quarantined, inserted, updated)
@@ -176,10 +187,7 @@ def _quarantine(conn: psycopg.Connection, spec: SourceSpec, file_name: str, sha2
     """Move the rows the checks refused into the quarantine, in batches; return how many."""
     total = 0
     with conn.cursor(name="mesh_quarantined") as cursor:
-        cursor.execute(
-            "select _source_line, _problems, _raw_text, _raw_bytes from _typed where _problems is not null "
-            "order by _source_line"
-        )
+        cursor.execute("select _source_line, _problems, _raw_text, _raw_bytes from _refused order by _source_line")
         while rows := cursor.fetchmany(QUARANTINE_BATCH):
             total += meta.record_quarantine(conn, spec.domain, spec.name, file_name, sha256, map(_quarantined, rows))
     return total
