@@ -12,7 +12,7 @@ from paths import PROJECT_DIR
 
 from meshplatform.contracts.model import SourceSpec, inbound_sources
 from meshplatform.errors import ExportRejected
-from meshplatform.ingest.extract import SEPARATOR, read_export
+from meshplatform.ingest.extract import SEPARATOR, Batch, read_export
 
 HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
 GOOD = "wd_{n},7,2026-11-01T10:00:00Z,,requested,100.00,USD,100.00,1.000000,2026-11-01T10:00:00Z,"
@@ -29,14 +29,21 @@ def write(tmp_path: Path, *lines: str, name: str = "withdrawals_2026-11-01.csv")
     return path
 
 
+def records(batch: Batch) -> list[tuple[int, str, list[str]]]:
+    """(line, problem, fields) of the batch's typed (fast path) and text rows, by line."""
+    typed = [(int(line), "", fields) for line, *fields in csv.reader(io.StringIO(batch.typed.decode(), newline=""))]
+    text = csv.reader(io.StringIO(batch.payload.decode(), newline=""))
+    return sorted([*typed, *((int(line), problem, fields) for line, _text, problem, *fields in text)])
+
+
 def extract(path: Path, spec: SourceSpec, block_bytes: int = 64) -> tuple[list[str], dict[int, str], int]:
     """(first field of each record passed on, {line: reason} of lines set aside, rows read);
     small blocks, so that records cross block boundaries."""
     loaded, quarantined, read = [], {}, 0
     for batch in read_export(path, spec, block_bytes):
-        for line, _text, problem, _fast, *fields in csv.reader(io.StringIO(batch.payload.decode(), newline="")):
+        for line, problem, fields in records(batch):
             if problem:
-                quarantined[int(line)] = problem.split(SEPARATOR)[2]
+                quarantined[line] = problem.split(SEPARATOR)[2]
             else:
                 loaded.append(fields[0])
         read += batch.rows_read
@@ -113,9 +120,9 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path: Path, spec: SourceSpec) -> N
 def test_a_quote_inside_an_unquoted_field_is_kept_as_a_character(tmp_path: Path, spec: SourceSpec) -> None:
     path = write(tmp_path, HEADER, GOOD.format(n=1).replace("requested", 'requ"ested'), GOOD.format(n=2))
     batch = next(read_export(path, spec))
-    rows = list(csv.reader(io.StringIO(batch.payload.decode(), newline="")))
-    assert [row[0] for row in rows] == ["2", "3"]
-    assert rows[0][4 + spec.column_names.index("status")] == 'requ"ested'
+    rows = records(batch)
+    assert [line for line, _, _ in rows] == [2, 3]
+    assert rows[0][2][spec.column_names.index("status")] == 'requ"ested'
 
 
 @pytest.mark.parametrize(

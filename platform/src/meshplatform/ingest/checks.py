@@ -1,5 +1,7 @@
-"""The contract's checks as SQL: one pass over the all-text staging table ``_raw`` that casts the
-valid rows into ``_typed`` and lists every problem of the others.
+"""The contract's checks as SQL. Lines of the fast path (:mod:`meshplatform.ingest.formats`) are
+COPied typed into ``_typed``; the rules across fields (and patterns) run on them there, and a row
+breaking one moves to the all-text staging table ``_raw`` with the other lines. One pass over
+``_raw`` then casts its valid rows and lists every problem of the others.
 
 Each problem is ``code <US> column <US> message`` (US = chr(31)); a row without problems has
 ``_problems`` NULL. The checks decide before any cast, so no value can make a statement fail:
@@ -10,6 +12,7 @@ formats with cheap string functions, date and time values with the server's own 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from psycopg import sql
@@ -56,10 +59,18 @@ def raw_stage_ddl(spec: SourceSpec) -> sql.Composed:
         sql.SQL("_line integer not null"),
         sql.SQL("_text text"),
         sql.SQL("_problem text"),
-        sql.SQL("_fast boolean"),
     ]
     columns += [sql.SQL("{} text").format(sql.Identifier(n)) for n in names]
     return sql.SQL("create temp table _raw ({}) on commit drop").format(sql.SQL(", ").join(columns))
+
+
+def typed_stage_ddl(spec: SourceSpec) -> sql.Composed:
+    """The typed staging table COPY fills with the fast-path lines (and the checks with the other
+    valid ones): line number, the contract's columns (no defaults, no triggers)."""
+    columns = [sql.SQL("_line integer not null")]
+    columns += [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.physical_type)) for c in spec.columns]
+    columns += [sql.SQL("{} text").format(sql.Identifier(TRAILING))] if spec.trailing_empty_column else []
+    return sql.SQL("create temp table _typed ({}) on commit drop").format(sql.SQL(", ").join(columns))
 
 
 def refused_stage_ddl() -> sql.SQL:
@@ -120,11 +131,8 @@ def _format_check(column: ColumnSpec, v: sql.Composable, valid: str) -> tuple[sq
     return None
 
 
-def column_problem(column: ColumnSpec, valid: str, fast: bool = False) -> sql.Composable:
-    """The first problem of one value of the column, or NULL. `fast`: the value's form is known
-    good (:mod:`meshplatform.ingest.formats`), only its pattern is left to check."""
-    if fast:
-        return _pattern_problem(column) if column.pattern is not None else sql.NULL
+def column_problem(column: ColumnSpec, valid: str) -> sql.Composable:
+    """The first problem of one value of the column, or NULL."""
     v = sql.SQL("r.{}").format(sql.Identifier(column.name))
     name = column.name
     missing = f"missing key {name}" if column.primary_key else f"missing value for {name}"
@@ -187,10 +195,6 @@ def _pattern_message(column: ColumnSpec) -> sql.Composable:
     return _problem("pattern", column.name, _value_problem(column, v, f"does not match {column.pattern}"))
 
 
-def _pattern_problem(column: ColumnSpec) -> sql.Composable:
-    return sql.SQL("case when {} then {} end").format(_pattern_broken(column), _pattern_message(column))
-
-
 def _trailing_problem() -> sql.Composable:
     v = sql.SQL("r.{}").format(sql.Identifier(TRAILING))
     message = sql.SQL("'the last column carries no information and must be empty, found ''' || {} || ''''").format(
@@ -203,51 +207,92 @@ def _ref(alias: str, column: str) -> sql.Composable:
     return sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
 
 
-def _rule_problem(rule: RowRule) -> sql.Composable:
-    """The problem of a row breaking `rule`, or NULL; only checked when its columns are valid."""
-    raw, typed, shown = (lambda c: _ref("r", c)), (lambda c: _ref("v", c)), (lambda c: _shown(_ref("r", c)))
-    column, found = rule.column, sql.SQL("coalesce('''' || {} || '''', 'empty')")
+def _rule_broken(
+    rule: RowRule, raw: Callable[[str], sql.Composable], typed: Callable[[str], sql.Composable]
+) -> sql.Composable:
+    """True when a row breaks `rule` (NULL or false otherwise); `raw`: a column's text, `typed`: its value."""
+    column = rule.column
     if rule.kind == "presentExactlyWhen":
-        broken = sql.SQL("({} is not null) <> coalesce({} = {}, false)").format(
+        return sql.SQL("({} is not null) <> coalesce({} = {}, false)").format(
             typed(column), raw(rule.when), sql.Literal(rule.equals)
         )
+    if rule.kind == "notBefore":
+        return sql.SQL("{} < {}").format(typed(column), typed(rule.reference))
+    if rule.kind == "notInFuture":
+        return sql.SQL("{} > now() + {}::interval").format(typed(column), sql.Literal(rule.tolerance))
+    product = sql.SQL(" * ").join(typed(f) for f in rule.factors)  # productOf
+    return sql.SQL("abs({} - {}) > {}::numeric").format(typed(column), product, sql.Literal(rule.tolerance))
+
+
+def _rule_problem(rule: RowRule) -> sql.Composable:
+    """The problem of a row breaking `rule`, or NULL; only checked when its columns are valid."""
+    shown = lambda c: _shown(_ref("r", c))  # noqa: E731
+    column, found = rule.column, sql.SQL("coalesce('''' || {} || '''', 'empty')")
+    if rule.kind == "presentExactlyWhen":
         message = sql.SQL("{} || {} || {} || {}").format(
             sql.Literal(f"{column}: present exactly when {rule.when} is {rule.equals}, found {rule.when} "),
             found.format(shown(rule.when)), sql.Literal(f" and {column} "), found.format(shown(column)),
         )  # fmt: skip
     elif rule.kind == "notBefore":
-        broken = sql.SQL("{} < {}").format(typed(column), typed(rule.reference))
         message = sql.SQL("{} || {} || ' < ' || {}").format(
             sql.Literal(f"{column}: not before {rule.reference}, found "),
             found.format(shown(column)), found.format(shown(rule.reference)),
         )  # fmt: skip
     elif rule.kind == "notInFuture":
-        broken = sql.SQL("{} > now() + {}::interval").format(typed(column), sql.Literal(rule.tolerance))
         message = sql.SQL("{} || {}").format(
             sql.Literal(f"{column}: at most {rule.tolerance} after the load, found "), found.format(shown(column))
         )
     else:  # productOf
-        product = sql.SQL(" * ").join(typed(f) for f in rule.factors)
-        broken = sql.SQL("abs({} - {}) > {}::numeric").format(typed(column), product, sql.Literal(rule.tolerance))
         message = sql.SQL("{} || {} || ' vs ' || ({})::text").format(
             sql.Literal(f"{column}: {' * '.join(rule.factors)} within {rule.tolerance}, found "),
-            found.format(shown(column)), product,
+            found.format(shown(column)), sql.SQL(" * ").join(_ref("v", f) for f in rule.factors),
         )  # fmt: skip
+    broken = _rule_broken(rule, lambda c: _ref("r", c), lambda c: _ref("v", c))
     valid = sql.SQL(" and ").join(sql.SQL("{} is null").format(_ref("m", c)) for c in rule.columns)
     return sql.SQL("case when {} and {} then {} end").format(valid, broken, _problem(rule.name, column, message))
+
+
+def _as_text(column: ColumnSpec, value: sql.Composable) -> sql.Composable:
+    """A typed value of the fast path as the export wrote it (see :mod:`meshplatform.ingest.formats`)."""
+    if column.physical_type == "timestamptz":
+        return sql.SQL("""to_char({} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')""").format(value)
+    if column.physical_type == "date":
+        return sql.SQL("to_char({}, 'YYYY-MM-DD')").format(value)
+    return sql.SQL("{}::text").format(value)
+
+
+def recheck_fast(spec: SourceSpec) -> sql.Composed | None:
+    """Move the fast-path rows of ``_typed`` that break a rule or a pattern back to ``_raw`` as
+    text, where :func:`checked_select` finds and words every problem they have (None: the
+    contract has neither)."""
+    columns = {c.name: c for c in spec.columns}
+    text = lambda name: _as_text(columns[name], _ref("t", name))  # noqa: E731
+    broken = [_rule_broken(rule, text, lambda c: _ref("t", c)) for rule in spec.row_rules]
+    broken += [
+        sql.SQL("{} !~ {}").format(text(c.name), sql.Literal(c.pattern)) for c in spec.columns if c.pattern is not None
+    ]
+    if not broken:
+        return None
+    names = [*spec.column_names, *([TRAILING] if spec.trailing_empty_column else [])]
+    values = [text(c.name) for c in spec.columns] + ([_ref("t", TRAILING)] if spec.trailing_empty_column else [])
+    return sql.SQL(
+        """
+        with moved as (delete from _typed t where coalesce({broken}, false) returning t.*)
+        insert into _raw (_line, {names}) select t._line, {values} from moved t
+        """
+    ).format(
+        broken=sql.SQL(" or ").join(sql.SQL("({})").format(b) for b in broken),
+        names=sql.SQL(", ").join(map(sql.Identifier, names)),
+        values=sql.SQL(", ").join(values),
+    )
 
 
 def checked_select(spec: SourceSpec, valid: str) -> sql.Composed:
     """One pass over ``_raw``: per row its typed values (NULL where a value has a problem),
     ``_source_line``, ``_problems`` (NULL for a valid row) and, for a refused row, ``_raw_text``
-    and ``_raw_bytes``. A row on the fast path gets only the checks its form leaves open."""
+    and ``_raw_bytes``."""
     names = spec.column_names
-    problems = [
-        sql.SQL("case when r._fast then {} else {} end").format(
-            column_problem(c, valid, fast=True), column_problem(c, valid, fast=False)
-        )
-        for c in spec.columns
-    ]
+    problems = [column_problem(c, valid) for c in spec.columns]
     casts = [
         sql.SQL("case when {m} is null then nullif({r}, '')::{t} end as {c}").format(
             m=_ref("m", c.name), r=_ref("r", c.name), t=sql.SQL(c.physical_type), c=sql.Identifier(c.name)
@@ -256,7 +301,7 @@ def checked_select(spec: SourceSpec, valid: str) -> sql.Composed:
     ]
     every = [_ref("m", n) for n in names]
     if spec.trailing_empty_column:
-        every.append(sql.SQL("case when r._fast then null else {} end").format(_trailing_problem()))
+        every.append(_trailing_problem())
     every += [_rule_problem(rule) for rule in spec.row_rules]
     raw_line = sql.SQL("concat_ws(',', {})").format(
         sql.SQL(", ").join(

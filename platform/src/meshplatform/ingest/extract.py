@@ -3,11 +3,12 @@
 The file is read in blocks of whole lines; nothing is parsed value by value here (the database
 checks the values, see :mod:`meshplatform.ingest.checks`). Per line only what would make ``COPY``
 refuse the whole stream is handled: wrong field counts, NUL bytes, bare carriage returns,
-invalid UTF-8 inside a quoted field, quotes (RFC 4180; a quoted field may span lines). Every
-record becomes one CSV row ``line number, raw text, problem, fast, field 1, ..., field n``: the raw
-text only for records with quotes or problems, the problem (``code <US> column <US> reason``) only
-for a line that must be quarantined (its fields then stay empty), ``fast`` = ``t`` for a plain line
-whose values all have a form that needs no check (:mod:`meshplatform.ingest.formats`).
+invalid UTF-8 inside a quoted field, quotes (RFC 4180; a quoted field may span lines). A plain
+line whose values all have a form that needs no check (:mod:`meshplatform.ingest.formats`) goes
+to the typed stream as ``line number, field 1, ..., field n`` (the line as it is). Every other
+record becomes one CSV row ``line number, raw text, problem, field 1, ..., field n`` of the text
+stream: the raw text only for records with quotes or problems, the problem (``code <US> column
+<US> reason``) only for a line that must be quarantined (its fields then stay empty).
 
 A file unusable as a whole (empty, not text, not UTF-8, wrong header) raises
 :class:`ExportRejected` naming the file and what to do.
@@ -36,8 +37,10 @@ UNBALANCED = "unbalanced quote: a quoted field opened on this line never closes"
 
 @dataclass(frozen=True)
 class Batch:
-    """A slice of a file: CSV rows for COPY, one per record (lines to quarantine included)."""
+    """A slice of a file: CSV rows for COPY, one per record (lines to quarantine included), either
+    typed (fast path) or text (the others)."""
 
+    typed: bytes
     payload: bytes
     rows_read: int
     bytes_read: int
@@ -86,14 +89,15 @@ class _Splitter:
         self.names = spec.column_names + (["(the empty last column)"] if spec.trailing_empty_column else [])
         self.fields = len(self.names)
         self.rows: list[bytes] = []
-        self.empty = "," * (self.fields + 1)
+        self.typed: list[bytes] = []
+        self.empty = "," * self.fields
         self.fast = fast_line(spec)
         self.pending: list[tuple[int, bytes]] = []
         self.inside = False
 
     def take(self, bytes_read: int) -> Batch:
-        batch = Batch(b"".join(self.rows), len(self.rows), bytes_read)
-        self.rows = []
+        batch = Batch(b"".join(self.typed), b"".join(self.rows), len(self.rows) + len(self.typed), bytes_read)
+        self.rows, self.typed = [], []
         return batch
 
     def block(self, first: int, lines: list[bytes], plain: bool, utf8: bool) -> None:
@@ -113,10 +117,14 @@ class _Splitter:
 
     def _plain(self, first: int, lines: list[bytes]) -> None:
         """Lines without quotes, CR, NUL or bad UTF-8: a record each; fast (no parsing)."""
-        want, rows, fast = self.fields - 1, self.rows, self.fast.fullmatch if self.fast else lambda line: None
+        want, rows, typed = self.fields - 1, self.rows, self.typed
+        fast = self.fast.fullmatch if self.fast else lambda line: None
         for number, line in enumerate(lines, first):
             if line.count(b",") == want:
-                rows.append(b"%d,,,%s,%b\n" % (number, b"t" if fast(line) else b"", line))
+                if fast(line):
+                    typed.append(b"%d,%b\n" % (number, line))
+                else:
+                    rows.append(b"%d,,,%b\n" % (number, line))
             else:
                 self._quarantine(number, line, *self._shape_problem(line.count(b",") + 1 if line else 0))
 
@@ -167,14 +175,14 @@ class _Splitter:
             if found != self.fields:
                 self._quarantine(number, record, *self._shape_problem(found))
             else:
-                self.rows.append(b"%d,,,,%b\n" % (number, record))
+                self.rows.append(b"%d,,,%b\n" % (number, record))
             return
         values = next(csv.reader(io.StringIO(text, newline="")), [])
         if len(values) != self.fields:
             self._quarantine(number, record, *self._shape_problem(len(values)))
             return
         out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerow([number, kept_text(record), "", "", *values])
+        csv.writer(out, lineterminator="\n").writerow([number, kept_text(record), "", *values])
         self.rows.append(out.getvalue().encode("utf-8"))
 
     def _bad_utf8(self, number: int, record: bytes, exc: UnicodeDecodeError) -> None:

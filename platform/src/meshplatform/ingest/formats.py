@@ -4,7 +4,9 @@ only when every value has a form the database accepts without further checks.
 A matching line skips the per-value checks in SQL (its values are cast directly; rules across
 fields still run); any other line gets all checks there. So the expression may be stricter than
 the contract (a rare valid form, e.g. 29 February or a time-zone offset, simply takes the full
-checks), never looser: what it accepts must cast and meet the contract.
+checks), never looser: what it accepts must cast, meet the contract's rules for single values and
+print back exactly as written (no leading zeros, all decimals), so that a row a rule across fields
+refuses is quarantined with its own text.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ def _value(column: ColumnSpec) -> str | None:
         most = column.max_length if column.max_length is not None else (KEY_BYTES if column.primary_key else None)
         return f"[^,]{{1,{most}}}" if most is not None else "[^,]+"  # bytes: at most as many characters
     if kind in ("bigint", "integer"):
-        form = rf"-?[0-9]{{1,{18 if kind == 'bigint' else 9}}}"
+        form = rf"(?:0|-?[1-9][0-9]{{0,{17 if kind == 'bigint' else 8}}})"
     elif numeric := column.numeric_scale:
-        form = rf"-?[0-9]{{1,{numeric[0] - numeric[1]}}}(?:\.[0-9]{{1,{numeric[1]}}})?"
+        whole, scale = numeric[0] - numeric[1], numeric[1]
+        decimals = rf"\.[0-9]{{{scale}}}" if scale else ""
+        form = rf"(?:0|-?[1-9][0-9]{{0,{whole - 1}}}){decimals}"
     elif kind == "date":
         form = _DATE
     elif kind == "timestamptz":
