@@ -109,6 +109,7 @@ def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
         with merged as (
             insert into {target} as t ({cols}, _loaded_at)
             select distinct on ({key}) {values}, {file}, _line, now() from _typed
+            where {first} is not null  -- not a placeholder of a line off the fast path
             order by {key}, {version} desc, _line desc
             on conflict ({key}) do update set {updates}, _loaded_at = excluded._loaded_at
             where excluded.{version} > t.{version}
@@ -124,6 +125,7 @@ def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
         values=sql.SQL(", ").join(map(ident, spec.column_names)),
         file=sql.Literal(file_name),
         key=key,
+        first=ident(spec.key[0]),
         version=version,
         updates=sql.SQL(", ").join(sql.SQL("{c} = excluded.{c}").format(c=ident(c)) for c in cols if c not in spec.key),
         old=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in compared),
@@ -190,7 +192,7 @@ def _copy(conn: psycopg.Connection, spec: SourceSpec, path: Path, progress: Prog
     ``_raw``; return how many records were read."""
     size, read = max(1, path.stat().st_size), 0
     with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as spool:
-        with conn.cursor().copy("copy _typed from stdin with (format csv)") as copy:
+        with conn.cursor().copy(checks.typed_copy(spec)) as copy:
             for batch in read_export(path, spec):
                 copy.write(batch.typed)
                 spool.write(batch.payload)
