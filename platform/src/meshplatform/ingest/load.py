@@ -10,11 +10,14 @@ the export date), so the outcome does not depend on the order files are loaded i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty, Queue
 
 import psycopg
 from psycopg import sql
@@ -22,7 +25,7 @@ from psycopg import sql
 from meshplatform.contracts.model import SourceSpec
 from meshplatform.errors import ExportRejected, MeshError
 from meshplatform.ingest import checks
-from meshplatform.ingest.extract import SEPARATOR, kept_text, read_export
+from meshplatform.ingest.extract import SEPARATOR, Batch, kept_text, read_export
 from meshplatform.warehouse import meta
 from meshplatform.warehouse.meta import LedgerEntry, QuarantineRow
 from meshplatform.warehouse.sqlstate import explain
@@ -187,13 +190,43 @@ QUARANTINE_BATCH = 10_000
 SPOOL_BYTES = 16 << 20  # text rows kept in memory before they spill to a temporary file
 
 
+def _ahead(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """The batches, split in a second thread while the caller sends the ones before to the server
+    (at most `depth` wait, so memory stays flat); an error there is raised here."""
+    queue: Queue[Batch | BaseException | None] = Queue(depth)
+    stop = threading.Event()
+
+    def split() -> None:
+        try:
+            for batch in batches:
+                queue.put(batch)
+                if stop.is_set():
+                    return
+            queue.put(None)
+        except BaseException as exc:  # handed to the consuming thread
+            queue.put(exc)
+
+    worker = threading.Thread(target=split, name="mesh-extract", daemon=True)
+    worker.start()
+    try:
+        while (item := queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a waiting put, then let the thread end
+            with contextlib.suppress(Empty):
+                queue.get(timeout=0.1)
+
+
 def _copy(conn: psycopg.Connection, spec: SourceSpec, path: Path, progress: Progress | None) -> int:
     """Stream the file: fast-path lines straight into ``_typed``, the others (spooled) into
     ``_raw``; return how many records were read."""
     size, read = max(1, path.stat().st_size), 0
     with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as spool:
         with conn.cursor().copy(checks.typed_copy(spec)) as copy:
-            for batch in read_export(path, spec):
+            for batch in _ahead(read_export(path, spec)):
                 copy.write(batch.typed)
                 spool.write(batch.payload)
                 read += batch.rows_read
