@@ -81,21 +81,32 @@ def run_loader(exports: Path, url: str, clean: Path) -> dict[str, float]:
             "valid": sum(r.rows_loaded for r in results), "client_cpu": cpu}  # fmt: skip
 
 
-def server_cpu(pgdata: Path | None) -> float:
-    """CPU seconds the embedded server's processes used so far (ended backends included), or NaN."""
+def server_cpu(pgdata: Path | None, database: str) -> float:
+    """CPU seconds the embedded server's processes used so far (ended backends included; waits
+    until the backends of `database` have ended and been counted), or NaN for another server."""
     if pgdata is None:
         return float("nan")
     postmaster = (pgdata / "postmaster.pid").read_text().split()[0]
-    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(f) for f in fields[11:15])  # its own time and that of its ended children
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            child = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if child[1] == postmaster:
-            ticks += int(child[11]) + int(child[12])
+    for _ in range(100):
+        children = [path.parent for path in Path("/proc").glob("[0-9]*/stat") if _stat(path)[1:2] == [postmaster]]
+        if not any(f" {database} ".encode() in _read(child / "cmdline") for child in children):
+            break
+        time.sleep(0.1)
+    ticks = sum(int(f) for f in _stat(Path(f"/proc/{postmaster}/stat"))[11:15])  # with its ended children
+    ticks += sum(sum(int(f) for f in _stat(child / "stat")[11:13]) for child in children)
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return b""
+
+
+def _stat(path: Path) -> list[str]:
+    """The fields of a /proc stat file after the command name (state, parent, ...; empty if gone)."""
+    return _read(path).decode().rsplit(")", 1)[-1].split() if path.exists() else []
 
 
 def run_psql(clean: Path, url: str) -> float:
@@ -153,21 +164,23 @@ def measure(size: int, admin_url: str, pgdata: Path | None) -> dict[str, float]:
         out = {"size": size}
         url = _database(admin_url)
         try:
-            cpu = server_cpu(pgdata)
+            database = url.rsplit("/", 1)[1]
+            cpu = server_cpu(pgdata, database)
             child = subprocess.run(
                 [sys.executable, __file__, "--child", str(exports), str(clean)],  # the URL (a password) not in argv
                 check=True, capture_output=True, text=True, env={**os.environ, "MESH_BENCH_URL": url},
             )  # fmt: skip
             out |= json.loads(child.stdout.strip().splitlines()[-1])
-            out["server_cpu"] = server_cpu(pgdata) - cpu  # the clean-file writing after the load uses none
+            out["server_cpu"] = server_cpu(pgdata, database) - cpu  # includes the warehouse setup (small)
         finally:
             _drop(url, admin_url)
         url = _database(admin_url)
         try:
-            cpu, client = server_cpu(pgdata), resource.getrusage(resource.RUSAGE_CHILDREN)
+            database = url.rsplit("/", 1)[1]
+            cpu, client = server_cpu(pgdata, database), resource.getrusage(resource.RUSAGE_CHILDREN)
             out["psql_seconds"] = run_psql(clean, url)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            out["psql_server_cpu"] = server_cpu(pgdata) - cpu
+            out["psql_server_cpu"] = server_cpu(pgdata, database) - cpu
             out["psql_client_cpu"] = after.ru_utime + after.ru_stime - client.ru_utime - client.ru_stime
             to_sql_seconds, to_sql_rows = run_to_sql(clean, url)
             out["to_sql_seconds"] = to_sql_seconds * out["valid"] / to_sql_rows
