@@ -15,7 +15,9 @@ $(STAMP): $(LOCK) $(DEV_LOCK) platform/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet -r $(LOCK) -r $(DEV_LOCK)
+	# Bytecode compiled once here: every process (mesh, Airflow tasks, dbt, tests) starts from it, also
+	# where PYTHONDONTWRITEBYTECODE is set (uv does not compile by default, unlike pip).
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet --compile-bytecode -r $(LOCK) -r $(DEV_LOCK)
 	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet --no-deps -e platform
 	@touch $(STAMP)
 
