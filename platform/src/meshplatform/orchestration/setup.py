@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from meshplatform import domains
 from meshplatform.config import Settings, disable_telemetry
+from meshplatform.errors import MeshError
 from meshplatform.warehouse import embedded, meta, roles
 from meshplatform.warehouse.connection import ConnectionInfo, connect, connection_info, ensure_database
 from meshplatform.warehouse.credentials import Credentials
@@ -60,5 +61,7 @@ def read_with_logins(settings: Settings, read: Callable[[Credentials], T]) -> T:
 
     try:
         return read(credentials(settings))
-    except psycopg.Error:
-        return read(setup_warehouse(settings))
+    except (psycopg.Error, MeshError) as exc:  # `connect` says a refused login as a MeshError
+        if not isinstance(exc, psycopg.Error) and not isinstance(exc.__cause__, psycopg.Error):
+            raise
+    return read(setup_warehouse(settings))
