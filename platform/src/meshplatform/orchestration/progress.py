@@ -25,15 +25,19 @@ def duration(seconds: float) -> str:
     return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
 
 
+def megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
 def describe(file_name: str, rows: int, bytes_read: int, size: int, elapsed: float) -> str:
     """One line about a file being read: rows, rows/s, share of the file, time left (or the
     phase that follows the reading)."""
     rate = f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 and rows else "- rows/s"
     if bytes_read >= size:
-        return f"{file_name}: {rows:,} rows read in {duration(elapsed)} ({rate}); checking and merging"
+        return f"{file_name}: {rows:,} rows read in {duration(elapsed)}, {rate}; merging"
     share = bytes_read / size
     left = f"ETA {duration(elapsed * (1 - share) / share)}" if share > 0 else "ETA -"
-    return f"{file_name}: {rows:,} rows, {rate}, {share:.0%} of {size / 1e6:,.1f} MB, {left}"
+    return f"{file_name}: {rows:,} rows, {rate}, {share:.0%} of {megabytes(size)}, {left}"
 
 
 class LoadProgress:
@@ -62,7 +66,7 @@ class LoadProgress:
         if file_name != self._file:
             self._file, self._started, self._shown = file_name, now, now
             if self.terminal:
-                self._draw(f"{file_name}: reading {size / 1e6:,.1f} MB")
+                self._draw(f"{file_name}: reading {megabytes(size)}")
             return
         if bytes_read < size and now - self._shown < self.every:
             return
