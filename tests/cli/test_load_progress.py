@@ -22,7 +22,7 @@ from meshplatform.sample_data.generator import generate
 
 MESH = str(Path(sys.executable).parent / "mesh")
 RESULT = re.compile(r"^(\w+)/(\S+\.csv): loaded: ([\d,]+) read, ", re.MULTILINE)
-READ = re.compile(r"(\S+\.csv): ([\d,]+) rows read in \d+:\d\d, ([\d,]+|-) rows/s; merging")
+READ = re.compile(r"(\S+\.csv): ([\d,]+) rows in \d+:\d\d, ([\d,]+|-) rows/s, merging")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_plain_lines_when_standard_error_is_a_pipe(exports: Settings) -> None:
     assert len(loaded) == 2
     assert "\r" not in done.stderr and CLEAR_TO_END not in done.stderr
     # one line per file once it is read, with the rows the loader then reports
-    assert {name: rows for name, rows, _ in READ.findall(done.stderr)} == loaded
+    assert [(name, rows) for name, rows, _ in READ.findall(done.stderr)] == list(loaded.items())
 
 
 def test_one_line_rewritten_in_place_on_a_terminal(exports: Settings) -> None:

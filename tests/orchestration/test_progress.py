@@ -34,12 +34,13 @@ def test_plain_lines_at_most_every_log_interval_and_one_when_the_file_is_read() 
         seen.append(stream.getvalue().count("\n"))
     assert seen == [0, 0, 1, 1]  # nothing before LOG_EVERY seconds, then one line, then quiet again
     clock.now = 100.0 + 32
-    progress("w.csv", 40_000, 8 * MB, 8 * MB)  # the whole file is read: always said
+    progress("w.csv", 40_000, 8 * MB, 8 * MB)  # the whole file is read: always said, once
+    progress("w.csv", 40_000, 8 * MB, 8 * MB)
     progress.end_file()
     lines = stream.getvalue().splitlines()
     # 12,000 rows in 12 s; 2.4 MB of 8 MB read, so 28 s left at that pace
-    assert lines[0] == "  w.csv: 12,000 rows, 1,000 rows/s, 30% of 8.0 MB, ETA 0:28"
-    assert lines[1] == "  w.csv: 40,000 rows read in 0:32, 1,250 rows/s; merging"
+    assert lines[0] == "  w.csv: 12,000 rows, 1,000 rows/s, 30%, ETA 0:28"
+    assert lines[1] == "  w.csv: 40,000 rows in 0:32, 1,250 rows/s, merging"
     assert len(lines) == 2
     assert "\r" not in stream.getvalue() and CLEAR_TO_END not in stream.getvalue()
 
@@ -55,7 +56,7 @@ def test_terminal_line_is_rewritten_in_place_and_cleared_at_the_end_of_the_file(
     text = stream.getvalue()
     assert "\n" not in text  # one line, never scrolled
     draws = [d.removesuffix(CLEAR_TO_END) for d in text.split("\r")[1:]]
-    assert draws == ["  u.csv: reading 4.0 MB", "  u.csv: 10,000 rows, 9,524 rows/s, 25% of 4.0 MB, ETA 0:03"]
+    assert draws == ["  u.csv: reading 4.0 MB", "  u.csv: 10,000 rows, 9,524 rows/s, 25%, ETA 0:03"]
     progress.end_file()
     assert stream.getvalue().endswith("\r" + CLEAR_TO_END)  # the caller prints the file's result on a clean line
 
@@ -79,4 +80,4 @@ def test_a_new_file_restarts_the_clock() -> None:
     progress("b.csv", 0, 0, MB)
     clock.now += 2
     progress("b.csv", 4_000, MB, MB)
-    assert stream.getvalue().splitlines()[-1] == "  b.csv: 4,000 rows read in 0:02, 2,000 rows/s; merging"
+    assert stream.getvalue().splitlines()[-1] == "  b.csv: 4,000 rows in 0:02, 2,000 rows/s, merging"

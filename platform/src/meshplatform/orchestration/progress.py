@@ -34,10 +34,10 @@ def describe(file_name: str, rows: int, bytes_read: int, size: int, elapsed: flo
     phase that follows the reading)."""
     rate = f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 and rows else "- rows/s"
     if bytes_read >= size:
-        return f"{file_name}: {rows:,} rows read in {duration(elapsed)}, {rate}; merging"
+        return f"{file_name}: {rows:,} rows in {duration(elapsed)}, {rate}, merging"
     share = bytes_read / size
     left = f"ETA {duration(elapsed * (1 - share) / share)}" if share > 0 else "ETA -"
-    return f"{file_name}: {rows:,} rows, {rate}, {share:.0%} of {megabytes(size)}, {left}"
+    return f"{file_name}: {rows:,} rows, {rate}, {share:.0%}, {left}"
 
 
 class LoadProgress:
@@ -59,17 +59,21 @@ class LoadProgress:
         self._clock = clock
         self._file: str | None = None
         self._started = self._shown = 0.0
-        self._drawn = False
+        self._drawn = self._read = False
 
     def __call__(self, file_name: str, rows: int, bytes_read: int, size: int) -> None:
         now = self._clock()
         if file_name != self._file:
-            self._file, self._started, self._shown = file_name, now, now
+            self._file, self._started, self._shown, self._read = file_name, now, now, False
             if self.terminal:
                 self._draw(f"{file_name}: reading {megabytes(size)}")
             return
         if bytes_read < size and now - self._shown < self.every:
             return
+        if bytes_read >= size:  # said once per file (the reader's last block may come twice)
+            if self._read:
+                return
+            self._read = True
         self._shown = now
         text = describe(file_name, rows, bytes_read, size, now - self._started)
         if self.terminal:
