@@ -2,8 +2,9 @@
 with the bare interpreter and with the eager path (every platform module imported at start, as the
 CLI did before its imports were lazy; `summary` through the admin's set-up on every call).
 
-The summary reads a warehouse with data: a fresh database (on a private embedded server, or the
-server of --url) into which `mesh generate` + `mesh load` put the sample exports. The eager path
+The summary reads a warehouse with data: the embedded server in a temporary MESH_HOME (as after
+`make demo`; or a fresh database on the server of --url) into which `mesh generate` + `mesh load`
+put the sample exports. The eager path
 must print the same summary. Prints the medians and writes the "## CLI start" section of
 docs/benchmarks.md with the exact command.
 
@@ -17,6 +18,7 @@ import os
 import platform
 import resource
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -79,20 +81,25 @@ class Timing:
         return f"| {label} | {median(self.wall):.3f} | {min(self.wall):.3f} | {max(self.wall):.3f} | {median(self.cpu):.3f} |\n"
 
 
-def warehouse_with_data(admin_url: str, home: Path) -> dict[str, str]:
-    """A fresh database with the sample exports loaded; the environment that points at it."""
-    import psycopg
+def warehouse(home: Path, port: int, admin_url: str | None) -> dict[str, str]:
+    """The environment of the warehouse to read: the platform's own embedded server in ``home`` (as
+    after `make demo`), or a fresh database on the server of ``admin_url``."""
+    env = {**os.environ, "MESH_HOME": str(home), "MESH_EMBEDDED_PORT": str(port), "MESH_DATABASE_URL": ""}
+    if admin_url:
+        import psycopg
 
-    name = f"mesh_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    env = {**os.environ, "MESH_DATABASE_URL": admin_url.rsplit("/", 1)[0] + "/" + name, "MESH_HOME": str(home)}
-    for command in (["generate"], ["load"]):
-        subprocess.run([MESH, *command], env=env, check=True, capture_output=True)
+        name = f"mesh_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+        env["MESH_DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + "/" + name
     return env
 
 
-def drop(env: dict[str, str], admin_url: str) -> None:
+def remove(env: dict[str, str], admin_url: str | None) -> None:
+    """Stop the embedded server, or drop the database and the roles the platform made for it."""
+    if not admin_url:
+        subprocess.run([MESH, "db", "stop"], env=env, check=True, capture_output=True)
+        return
     import psycopg
 
     database = env["MESH_DATABASE_URL"].rsplit("/", 1)[1]
@@ -105,41 +112,32 @@ def drop(env: dict[str, str], admin_url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--url", help="admin URL of a Postgres server (default: a private embedded one)")
-    parser.add_argument("--port", type=int, default=55460, help="port of the private embedded server")
+    parser.add_argument("--url", help="admin URL of a Postgres server (default: the embedded one, in a temporary home)")
+    parser.add_argument("--port", type=int, default=55460, help="port of that embedded server")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
     command = "python platform/benchmarks/bench_cli.py " + shlex.join(sys.argv[1:])
     home = Path(tempfile.mkdtemp(prefix="mesh-bench-cli-"))
-    server, admin_url = None, args.url
-    if admin_url is None:
-        from meshplatform.warehouse.connection import ConnectionInfo
-        from meshplatform.warehouse.embedded import EmbeddedPostgres
-
-        server = EmbeddedPostgres(home / "pgdata", args.port)
-        server.start()
-        admin_url = ConnectionInfo("127.0.0.1", args.port, "postgres", server.admin_password(), "postgres").libpq_url
+    env = warehouse(home, args.port, args.url)
     try:
-        env = warehouse_with_data(admin_url, home / "home")
-        try:
-            timings, outputs = timed(
-                {
-                    BARE: [sys.executable, "-c", "pass"],
-                    HELP: [MESH, "--help"],
-                    EAGER_HELP_LABEL: [sys.executable, "-c", EAGER_HELP],
-                    SUMMARY: [MESH, "summary"],
-                    EAGER_SUMMARY_LABEL: [sys.executable, "-c", EAGER_SUMMARY],
-                },
-                env,
-                args.runs,
-            )
-            if outputs[SUMMARY] != outputs[EAGER_SUMMARY_LABEL]:
-                raise SystemExit(f"the summaries differ:\n{outputs[SUMMARY]}\n---\n{outputs[EAGER_SUMMARY_LABEL]}")
-        finally:
-            drop(env, admin_url)
+        for step in (["generate"], ["load"]):  # the sample exports, loaded
+            subprocess.run([MESH, *step], env=env, check=True, capture_output=True)
+        timings, outputs = timed(
+            {
+                BARE: [sys.executable, "-c", "pass"],
+                HELP: [MESH, "--help"],
+                EAGER_HELP_LABEL: [sys.executable, "-c", EAGER_HELP],
+                SUMMARY: [MESH, "summary"],
+                EAGER_SUMMARY_LABEL: [sys.executable, "-c", EAGER_SUMMARY],
+            },
+            env,
+            args.runs,
+        )
+        if outputs[SUMMARY] != outputs[EAGER_SUMMARY_LABEL]:
+            raise SystemExit(f"the summaries differ:\n{outputs[SUMMARY]}\n---\n{outputs[EAGER_SUMMARY_LABEL]}")
     finally:
-        if server is not None:
-            server.stop()
+        remove(env, args.url)
+        shutil.rmtree(home, ignore_errors=True)
     medians = {label: statistics.median(t.wall) for label, t in timings.items()}
     for label, t in timings.items():
         print(f"{label:48} median {medians[label]:.3f} s (min {min(t.wall):.3f}, max {max(t.wall):.3f}), "
@@ -158,7 +156,8 @@ def main() -> None:
             f"{HEADING}\n\nMeasured {date.today()} with `{command}` ({os.cpu_count()} CPUs, Python "
             f"{platform.python_version()}, bytecode compiled as `make env` does; the machine was shared with other "
             f"jobs). Wall time from spawn to exit of {args.runs} fresh processes each. `mesh summary` reads a fresh "
-            "warehouse after `mesh generate` + `mesh load` (20,000 withdrawals); the eager path imports every "
+            f"warehouse ({'a database on the --url server' if args.url else 'the embedded Postgres, as after `make demo`'}) "
+            "after `mesh generate` + `mesh load` (20,000 withdrawals; no dbt or GX results); the eager path imports every "
             "platform module at start and sets the warehouse up as the admin on every call, as the CLI did before, "
             "and prints the same summary. The commands take turns, run after run. CPU s = user + system time of "
             "the process: what it takes when it has a CPU to itself. Goal of issue 10: both in <= 0.3 s.\n\n"
