@@ -26,7 +26,9 @@ from meshplatform.warehouse import meta
 from meshplatform.warehouse.meta import LedgerEntry, QuarantineRow
 from meshplatform.warehouse.sqlstate import explain
 
-Progress = Callable[[str, int, int], None]  # (file name, rows read so far, percent of the file)
+# Told (file name, rows read so far, bytes read so far, file size in bytes): once with 0 rows when
+# the file's load starts, then after each block sent to COPY. Rendering it is the caller's business.
+Progress = Callable[[str, int, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -154,12 +156,14 @@ def _load_file(conn: psycopg.Connection, spec: SourceSpec, path: Path, progress:
         # constraints) is copied; everything here runs as the domain's login.
         conn.execute(checks.raw_stage_ddl(spec))
         conn.execute(checks.typed_stage_ddl(spec))
+        if progress:
+            progress(path.name, 0, 0, size)
         with conn.cursor().copy("copy _raw from stdin with (format csv)") as copy:
             for batch in read_export(path, spec):
                 copy.write(batch.payload)
                 read += batch.rows_read
                 if progress:
-                    progress(path.name, read, min(99, 100 * batch.bytes_read // size))
+                    progress(path.name, read, batch.bytes_read, size)
         conn.execute(checks.check_insert(spec, valid, fast=True))
         conn.execute(checks.check_insert(spec, valid, fast=False))
         quarantined = _quarantine(conn, spec, path.name, sha256)

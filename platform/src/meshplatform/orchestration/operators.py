@@ -18,9 +18,10 @@ class LoadDomainOperator(BaseOperator):
         self.domain = domain
 
     def execute(self, context: Any) -> dict[str, int]:
+        from meshplatform.orchestration.progress import LoadProgress
         from meshplatform.orchestration.steps import load_domain
 
-        results = load_domain(self.domain)
+        results = load_domain(self.domain, progress=LoadProgress())
         return {
             "files": len(results),
             "rows_read": sum(r.rows_read for r in results),

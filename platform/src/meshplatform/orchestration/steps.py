@@ -3,64 +3,27 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from meshplatform import domains
-from meshplatform.config import Settings, disable_telemetry
+from meshplatform.config import Settings
 from meshplatform.contracts.model import inbound_sources, products
 from meshplatform.dbt import registry
-from meshplatform.ingest.load import FileResult, Progress, export_files, load_source
+from meshplatform.ingest.load import FileResult, export_files, load_source
+from meshplatform.orchestration.progress import LoadProgress
+from meshplatform.orchestration.setup import credentials, setup_warehouse, warehouse
 from meshplatform.quality import validation as quality
-from meshplatform.warehouse import embedded, meta, roles
-from meshplatform.warehouse.connection import ConnectionInfo, connect, connection_info, ensure_database
-from meshplatform.warehouse.credentials import Credentials
-
-
-def embedded_server(settings: Settings) -> embedded.EmbeddedPostgres:
-    return embedded.EmbeddedPostgres(settings.pgdata_dir, settings.embedded_port)
-
-
-def warehouse(settings: Settings, *, start: bool = False) -> ConnectionInfo:
-    """The warehouse connection; with ``start``, start the embedded server when it is the target."""
-    disable_telemetry()
-    info = connection_info(settings)
-    if info.embedded and start:
-        embedded_server(settings).start()
-        info = connection_info(settings)  # the first start generates the superuser's password
-        ensure_database(info)
-    return info
-
-
-def setup_warehouse(settings: Settings) -> Credentials:
-    """The admin's only job: every domain's login roles, schemas and grants, the bookkeeping
-    schema, and Airflow's Connections file. Idempotent; returns the logins' credentials."""
-    info = warehouse(settings)
-    credentials = Credentials(settings, info)
-    all_domains = domains.discover(settings.domains_dir)
-    with connect(info, autocommit=True) as conn:
-        roles.ensure_roles(conn, all_domains, credentials.password)
-        loaders = {roles.domain_role(info.database, d.name): d.name for d in all_domains}
-        meta.ensure_meta(conn, roles.meta_role(info.database), loaders)
-    credentials.write_airflow_connections(all_domains)
-    return credentials
-
-
-def credentials(settings: Settings) -> Credentials:
-    """The logins of an already set-up warehouse (no admin connection)."""
-    return Credentials(settings, warehouse(settings))
-
-
-def print_progress(file_name: str, rows: int, percent: int) -> None:
-    print(f"  {file_name}: {rows:,} rows read (~{percent}%)", file=sys.stderr, flush=True)
+from meshplatform.warehouse.connection import connect
 
 
 def load_domain(
-    name: str, settings: Settings | None = None, *, progress: Progress | None = print_progress
+    name: str, settings: Settings | None = None, *, progress: LoadProgress | None = None
 ) -> list[FileResult]:
     """Load every export of the domain's inbound sources, oldest file first, logged in as the domain.
 
     First make sure every domain's roles, schemas and read grants exist (the first task of each
-    domain in the DAG, so the domain's dbt finds them)."""
+    domain in the DAG, so the domain's dbt finds them). ``progress`` shows each file's reading."""
     settings = settings or Settings.from_env()
     login = setup_warehouse(settings).domain(name)
     results: list[FileResult] = []
@@ -73,14 +36,17 @@ def load_domain(
                     f"warning: no {spec.name} exports ({spec.file_pattern}) in {folder}: nothing to load",
                     file=sys.stderr,
                 )
-            for result in load_source(conn, spec, files, progress=progress):
-                state = "skipped (already loaded)" if result.skipped else "loaded"
-                print(
-                    f"{spec.domain}/{result.file_name}: {state}: {result.rows_read:,} read, "
-                    f"{result.rows_loaded:,} loaded, {result.rows_quarantined:,} quarantined",
-                    flush=True,
-                )
-                results.append(result)
+            with progress or nullcontext():
+                for result in load_source(conn, spec, files, progress=progress):
+                    if progress:
+                        progress.end_file()
+                    state = "skipped (already loaded)" if result.skipped else "loaded"
+                    print(
+                        f"{spec.domain}/{result.file_name}: {state}: {result.rows_read:,} read, "
+                        f"{result.rows_loaded:,} loaded, {result.rows_quarantined:,} quarantined",
+                        flush=True,
+                    )
+                    results.append(result)
     return results
 
 
