@@ -11,12 +11,16 @@ STAMP := $(VENV)/.installed
 
 env: $(STAMP) ## create .venv from the locks (exact versions) and install the platform package
 
+# Bytecode is compiled once here (the locks', then the package's): every process (mesh, Airflow
+# tasks, dbt, tests) starts from it, also where PYTHONDONTWRITEBYTECODE is set (uv does not compile
+# by default, unlike pip; a module edited since is compiled in memory, as without).
 $(STAMP): $(LOCK) $(DEV_LOCK) platform/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet -r $(LOCK) -r $(DEV_LOCK)
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet --compile-bytecode -r $(LOCK) -r $(DEV_LOCK)
 	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet --no-deps -e platform
+	$(BIN)/python -m compileall -q platform/src
 	@touch $(STAMP)
 
 demo: env ## generate exports and run the full mesh build through Airflow, then print a summary

@@ -1,4 +1,9 @@
-"""`mesh`: the command line of the platform. Thin: every command calls one function of the package."""
+"""`mesh`: the command line of the platform. Thin: every command calls one function of the package.
+
+It starts fast: this module imports only the standard library, ``config`` and ``errors`` at
+module level; each command imports what it needs (the database driver, dbt, Airflow, Great
+Expectations, pandas) when it runs. tests/cli/test_startup.py holds it to that.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from meshplatform import domains
 from meshplatform.config import Settings, disable_telemetry
 from meshplatform.errors import MeshError
-from meshplatform.orchestration import steps as pipeline
 
 
 def _settings() -> Settings:
@@ -19,12 +22,14 @@ def _settings() -> Settings:
 
 
 def cmd_db(args: argparse.Namespace) -> None:
+    from meshplatform.orchestration.setup import embedded_server, warehouse
+
     settings = _settings()
     if settings.database_url:
         raise MeshError("MESH_DATABASE_URL is set: the platform uses that server and runs no embedded one")
-    server = pipeline.embedded_server(settings)
+    server = embedded_server(settings)
     if args.action == "start":
-        info = pipeline.warehouse(settings, start=True)
+        info = warehouse(settings, start=True)
         print(f"embedded Postgres running: {info.display} (data in {settings.pgdata_dir})")
     elif args.action == "stop":
         print("stopped" if server.stop() else "not running")
@@ -37,20 +42,24 @@ def cmd_db(args: argparse.Namespace) -> None:
 
 def cmd_env(args: argparse.Namespace) -> None:
     """Shell exports for a domain team's own dbt: its login only (nothing of other domains, nor the admin's)."""
+    from meshplatform import domains
     from meshplatform.dbt.registry import runtime_env
+    from meshplatform.orchestration.setup import setup_warehouse, warehouse
 
     settings = _settings()
-    info = pipeline.warehouse(settings, start=True)
+    info = warehouse(settings, start=True)
     if args.domain:
         name = domains.get(settings.domains_dir, args.domain).name
-        info = pipeline.setup_warehouse(settings).domain(name)
+        info = setup_warehouse(settings).domain(name)
     for key, value in runtime_env(settings, info, args.domain).items():
         print(f"export {key}={shlex.quote(value)}")
 
 
 def cmd_setup(args: argparse.Namespace) -> None:
-    pipeline.warehouse(_settings(), start=True)
-    pipeline.setup_warehouse(_settings())
+    from meshplatform.orchestration.setup import setup_warehouse, warehouse
+
+    warehouse(_settings(), start=True)
+    setup_warehouse(_settings())
     print("warehouse set up: every domain's login role, schemas and grants; credentials in $MESH_HOME/secrets")
 
 
@@ -88,6 +97,8 @@ def _refuse_to_mix(out: Path, args: argparse.Namespace) -> None:
 
 
 def _each_domain(names: list[str], action: Callable[[str], object]) -> None:
+    from meshplatform import domains
+
     settings = _settings()
     selected = [domains.get(settings.domains_dir, n) for n in names] or domains.discover(settings.domains_dir)
     for domain in selected:
@@ -95,16 +106,23 @@ def _each_domain(names: list[str], action: Callable[[str], object]) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> None:
+    from meshplatform.orchestration import steps as pipeline
+    from meshplatform.orchestration.progress import LoadProgress
+
     pipeline.warehouse(_settings(), start=True)
-    _each_domain(args.domains, pipeline.load_domain)
+    _each_domain(args.domains, lambda name: pipeline.load_domain(name, progress=LoadProgress()))
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
+    from meshplatform.orchestration import steps as pipeline
+
     pipeline.warehouse(_settings(), start=True)
     _each_domain(args.domains, pipeline.validate_domain)
 
 
 def cmd_publish(args: argparse.Namespace) -> None:
+    from meshplatform.orchestration import steps as pipeline
+
     _each_domain(args.domains, pipeline.publish_domain)
 
 
@@ -127,6 +145,8 @@ def cmd_contracts(args: argparse.Namespace) -> None:
 
 
 def cmd_domains(args: argparse.Namespace) -> None:
+    from meshplatform import domains
+
     for domain in domains.discover(_settings().domains_dir):
         upstream = ", ".join(domain.upstream) or "-"
         print(f"{domain.name:15} {domain.path}  (reads: {upstream})")
@@ -134,6 +154,7 @@ def cmd_domains(args: argparse.Namespace) -> None:
 
 def cmd_airflow(args: argparse.Namespace) -> None:
     from meshplatform.orchestration import runner as orchestration
+    from meshplatform.orchestration import steps as pipeline
 
     settings = _settings()
     if args.action == "init":
@@ -149,6 +170,7 @@ def cmd_airflow(args: argparse.Namespace) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> None:
+    from meshplatform.orchestration import steps as pipeline
     from meshplatform.orchestration.runner import init_airflow, run_mesh_build_logged
 
     settings = _settings()
@@ -167,36 +189,40 @@ def cmd_build(args: argparse.Namespace) -> None:
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
+    from meshplatform.orchestration.setup import read_with_logins, warehouse
     from meshplatform.reporting.summary import build_summary
 
     settings = _settings()
-    pipeline.warehouse(settings, start=True)
-    print(build_summary(settings, pipeline.setup_warehouse(settings)))
+    warehouse(settings, start=True)
+    print(read_with_logins(settings, lambda logins: build_summary(settings, logins)))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from meshplatform.orchestration.setup import setup_warehouse, warehouse
     from meshplatform.reporting.report import build_report
 
     settings = _settings()
-    pipeline.warehouse(settings, start=True)
-    out = build_report(settings, pipeline.setup_warehouse(settings), settings.report_path)
+    warehouse(settings, start=True)
+    out = build_report(settings, setup_warehouse(settings), settings.report_path)
     print(f"report: {out} (self-contained HTML, opens offline)")
 
 
 def cmd_catalog(args: argparse.Namespace) -> None:
+    from meshplatform.orchestration.setup import setup_warehouse, warehouse
     from meshplatform.reporting.catalog_page import write_catalog
 
     settings = _settings()
-    pipeline.warehouse(settings, start=True)
-    page = write_catalog(settings, pipeline.setup_warehouse(settings).bookkeeper())
+    warehouse(settings, start=True)
+    page = write_catalog(settings, setup_warehouse(settings).bookkeeper())
     print(f"catalog: {page} (and catalog.json beside it; self-contained HTML, opens offline)")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from meshplatform.orchestration.setup import warehouse
     from meshplatform.sample_data.generator import GroundTruth
 
     settings = _settings()
-    info = pipeline.warehouse(settings, start=True)
+    info = warehouse(settings, start=True)
     print(f"warehouse: {info.display}")
     # Deterministic: the same files byte for byte, which the load ledger then skips.
     cmd_generate(args)

@@ -9,10 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from meshplatform.errors import MeshError
+
+
+def load_yaml(text: str) -> Any:
+    """Parse a YAML document safely, with libyaml's parser when PyYAML has it (its wheels do): the
+    same documents as ``yaml.safe_load``, about ten times faster (``mesh summary`` reads every contract)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,7 @@ def _upstream(project_dir: Path) -> tuple[str, ...]:
     loom = project_dir / "dbt_loom.config.yml"
     if not loom.exists():
         return ()
-    config = yaml.safe_load(loom.read_text(encoding="utf-8")) or {}
+    config = load_yaml(loom.read_text(encoding="utf-8")) or {}
     return tuple(m["name"] for m in config.get("manifests", []))
 
 
@@ -42,7 +49,7 @@ def discover(domains_dir: Path) -> list[Domain]:
     """All domains, upstream before downstream."""
     found: dict[str, Domain] = {}
     for project_file in sorted(domains_dir.glob("*/dbt_project.yml")):
-        project = yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}
+        project = load_yaml(project_file.read_text(encoding="utf-8")) or {}
         name = project.get("name") or project_file.parent.name
         found[name] = Domain(name, project_file.parent, _upstream(project_file.parent))
     for domain in found.values():

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from meshplatform.domains import load_yaml
 from meshplatform.errors import MeshError
 
 _NUMERIC = re.compile(r"numeric\((\d+),\s*(\d+)\)")
@@ -178,7 +179,7 @@ def _row_rules(path: Path, quality: list[dict[str, Any]] | None, names: list[str
 
 def read_contract(path: Path) -> dict[str, Any]:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise MeshError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(document, dict) or document.get("kind") != "DataContract":
