@@ -68,9 +68,9 @@ def run_loader(exports: Path, url: str, clean: Path) -> dict[str, float]:
     os.environ.update(MESH_DATABASE_URL=url, MESH_HOME=str(clean.parent / "home"))
     logins = setup_warehouse(Settings.from_env())
     with connect(logins.domain("withdrawals"), autocommit=True) as conn:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         results = list(load_source(conn, spec, files))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with connect(logins.bookkeeper()) as conn:
         bad = set(conn.execute("select file_name, line_number from mesh_meta.quarantine").fetchall())
@@ -78,7 +78,35 @@ def run_loader(exports: Path, url: str, clean: Path) -> dict[str, float]:
         with path.open("rb") as source, (clean / path.name).open("wb") as out:
             out.writelines(line for n, line in enumerate(source, 1) if (path.name, n) not in bad)
     return {"seconds": seconds, "peak_mb": peak_mb, "rows": sum(r.rows_read for r in results),
-            "valid": sum(r.rows_loaded for r in results)}  # fmt: skip
+            "valid": sum(r.rows_loaded for r in results), "client_cpu": cpu}  # fmt: skip
+
+
+def server_cpu(pgdata: Path | None, database: str) -> float:
+    """CPU seconds the embedded server's processes used so far (ended backends included; waits
+    until the backends of `database` have ended and been counted), or NaN for another server."""
+    if pgdata is None:
+        return float("nan")
+    postmaster = (pgdata / "postmaster.pid").read_text().split()[0]
+    for _ in range(100):
+        children = [path.parent for path in Path("/proc").glob("[0-9]*/stat") if _stat(path)[1:2] == [postmaster]]
+        if not any(f" {database} ".encode() in _read(child / "cmdline") for child in children):
+            break
+        time.sleep(0.1)
+    ticks = sum(int(f) for f in _stat(Path(f"/proc/{postmaster}/stat"))[11:15])  # with its ended children
+    ticks += sum(sum(int(f) for f in _stat(child / "stat")[11:13]) for child in children)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return b""
+
+
+def _stat(path: Path) -> list[str]:
+    """The fields of a /proc stat file after the command name (state, parent, ...; empty if gone)."""
+    return _read(path).decode().rsplit(")", 1)[-1].split() if path.exists() else []
 
 
 def run_psql(clean: Path, url: str) -> float:
@@ -124,7 +152,7 @@ def run_to_sql(clean: Path, url: str) -> tuple[float, int]:
     return seconds, len(frame)
 
 
-def measure(size: int, admin_url: str) -> dict[str, float]:
+def measure(size: int, admin_url: str, pgdata: Path | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         home, clean = Path(tmp) / "home", Path(tmp) / "clean"
         clean.mkdir()
@@ -136,21 +164,34 @@ def measure(size: int, admin_url: str) -> dict[str, float]:
         out = {"size": size}
         url = _database(admin_url)
         try:
+            database = url.rsplit("/", 1)[1]
+            cpu = server_cpu(pgdata, database)
             child = subprocess.run(
                 [sys.executable, __file__, "--child", str(exports), str(clean)],  # the URL (a password) not in argv
                 check=True, capture_output=True, text=True, env={**os.environ, "MESH_BENCH_URL": url},
             )  # fmt: skip
             out |= json.loads(child.stdout.strip().splitlines()[-1])
+            out["server_cpu"] = server_cpu(pgdata, database) - cpu  # includes the warehouse setup (small)
         finally:
             _drop(url, admin_url)
         url = _database(admin_url)
         try:
+            database = url.rsplit("/", 1)[1]
+            cpu, client = server_cpu(pgdata, database), resource.getrusage(resource.RUSAGE_CHILDREN)
             out["psql_seconds"] = run_psql(clean, url)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            out["psql_server_cpu"] = server_cpu(pgdata, database) - cpu
+            out["psql_client_cpu"] = after.ru_utime + after.ru_stime - client.ru_utime - client.ru_stime
             to_sql_seconds, to_sql_rows = run_to_sql(clean, url)
             out["to_sql_seconds"] = to_sql_seconds * out["valid"] / to_sql_rows
         finally:
             _drop(url, admin_url)
     return out
+
+
+def _cpu_ratio(r: dict[str, float]) -> float:
+    """Throughput per CPU second, COPY + merge = 1 (robust on a shared machine, unlike wall time)."""
+    return (r["psql_server_cpu"] + r["psql_client_cpu"]) / (r["server_cpu"] + r["client_cpu"])
 
 
 def main() -> None:
@@ -166,23 +207,26 @@ def main() -> None:
         print(json.dumps(run_loader(Path(exports), os.environ["MESH_BENCH_URL"], Path(clean))))
         return
     command = "python platform/benchmarks/bench_load.py " + shlex.join(sys.argv[1:])
-    server, url = None, args.url
+    server, url, pgdata = None, args.url, None
     if url is None:
         from meshplatform.warehouse.connection import ConnectionInfo
         from meshplatform.warehouse.embedded import EmbeddedPostgres
 
-        server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="mesh-bench-")) / "pgdata", args.port)
+        pgdata = Path(tempfile.mkdtemp(prefix="mesh-bench-")) / "pgdata"
+        server = EmbeddedPostgres(pgdata, args.port)
         server.start()
         url = ConnectionInfo("127.0.0.1", args.port, "postgres", server.admin_password(), "postgres").libpq_url
     results = []
     try:
         for size in args.sizes:
-            r = measure(size, url)
+            r = measure(size, url, pgdata)
             results.append(r)
             print(
                 f"{size:>11,} withdrawals {r['rows']:>11,} lines: loader {r['seconds']:6.1f} s, psql COPY+merge "
                 f"{r['psql_seconds']:6.1f} s ({r['psql_seconds'] / r['seconds']:.2f}x), to_sql {r['to_sql_seconds']:7.1f} s "
-                f"({r['to_sql_seconds'] / r['seconds']:.0f}x), loader peak RSS {r['peak_mb']:.0f} MB",
+                f"({r['to_sql_seconds'] / r['seconds']:.0f}x), loader peak RSS {r['peak_mb']:.0f} MB; CPU s (server + client): "
+                f"loader {r['server_cpu']:.1f} + {r['client_cpu']:.1f}, psql {r['psql_server_cpu']:.1f} + "
+                f"{r['psql_client_cpu']:.1f} ({_cpu_ratio(r):.2f}x)",
                 flush=True,
             )
     finally:
@@ -199,15 +243,19 @@ def main() -> None:
             "`psql`, per file `\\copy` into a typed temp table and one `insert ... on conflict` merge, on the same "
             'files without their malformed lines. to_sql: pandas `read_csv` + `to_sql(method="multi", '
             f"chunksize=5000)` without merge, on the first {SLICE:,} lines, scaled to all valid lines. Ratios are "
-            "throughput relative to the loader (> 1: the loader is faster).\n\n",
+            "throughput relative to the loader (> 1: the loader is faster). CPU s: seconds of CPU the server's "
+            "processes and the client (the loader's process; `psql`) used, server + client; their ratio is "
+            "throughput per CPU second, which other jobs on the machine disturb far less than wall time.\n\n",
             "| unique withdrawals | lines | loader s | COPY+merge s | loader / COPY+merge | to_sql s (scaled) "
-            "| loader / to_sql | loader peak RSS MB |\n",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "| loader / to_sql | loader peak RSS MB | loader CPU s | COPY+merge CPU s | CPU ratio |\n",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         ]
         lines += [
             f"| {r['size']:,} | {r['rows']:,} | {r['seconds']:.1f} | {r['psql_seconds']:.1f} | "
             f"{r['psql_seconds'] / r['seconds']:.2f} | {r['to_sql_seconds']:.0f} | "
-            f"{r['to_sql_seconds'] / r['seconds']:.0f} | {r['peak_mb']:.0f} |\n"
+            f"{r['to_sql_seconds'] / r['seconds']:.0f} | {r['peak_mb']:.0f} | "
+            f"{r['server_cpu']:.1f} + {r['client_cpu']:.1f} | {r['psql_server_cpu']:.1f} + {r['psql_client_cpu']:.1f} | "
+            f"{_cpu_ratio(r):.2f} |\n"
             for r in results
         ]
         replace_section(DOCS, HEADING, "".join(lines))

@@ -12,7 +12,7 @@ from paths import PROJECT_DIR
 
 from meshplatform.contracts.model import SourceSpec, inbound_sources
 from meshplatform.errors import ExportRejected
-from meshplatform.ingest.extract import SEPARATOR, read_export
+from meshplatform.ingest.extract import SEPARATOR, Batch, read_export
 
 HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
 GOOD = "wd_{n},7,2026-11-01T10:00:00Z,,requested,100.00,USD,100.00,1.000000,2026-11-01T10:00:00Z,"
@@ -29,17 +29,27 @@ def write(tmp_path: Path, *lines: str, name: str = "withdrawals_2026-11-01.csv")
     return path
 
 
+def records(batch: Batch, first: int = 2) -> list[tuple[int, str, list[str]]]:
+    """(line, problem, fields) of the batch's typed (fast path; numbered by position from `first`,
+    placeholders left out) and text rows, by line."""
+    typed = csv.reader(io.StringIO(batch.typed.decode(), newline=""))
+    fast = [(line, "", fields) for line, fields in enumerate(typed, first) if any(fields)]
+    text = csv.reader(io.StringIO(batch.payload.decode(), newline=""))
+    return sorted([*fast, *((int(line), problem, fields) for line, _text, problem, *fields in text)])
+
+
 def extract(path: Path, spec: SourceSpec, block_bytes: int = 64) -> tuple[list[str], dict[int, str], int]:
     """(first field of each record passed on, {line: reason} of lines set aside, rows read);
     small blocks, so that records cross block boundaries."""
-    loaded, quarantined, read = [], {}, 0
+    loaded, quarantined, read, first = [], {}, 0, 2
     for batch in read_export(path, spec, block_bytes):
-        for line, _text, problem, _fast, *fields in csv.reader(io.StringIO(batch.payload.decode(), newline="")):
+        for line, problem, fields in records(batch, first):
             if problem:
-                quarantined[int(line)] = problem.split(SEPARATOR)[2]
+                quarantined[line] = problem.split(SEPARATOR)[2]
             else:
                 loaded.append(fields[0])
         read += batch.rows_read
+        first += batch.typed.count(b"\n")
     return loaded, quarantined, read
 
 
@@ -70,6 +80,17 @@ def test_quoted_field_spanning_lines_keeps_later_line_numbers(tmp_path: Path, sp
     loaded, quarantined, _read = extract(write(tmp_path, HEADER, multiline, GOOD.format(n=2)[:-1]), spec)
     assert loaded == ["wd_1\nsecond line"]
     assert list(quarantined) == [4]
+
+
+@pytest.mark.parametrize("block_bytes", [64, 1 << 20])
+def test_a_good_line_inside_a_quoted_field_is_part_of_that_field(
+    tmp_path: Path, spec: SourceSpec, block_bytes: int
+) -> None:
+    inner = GOOD.format(n=2)  # a line of the fast path's form, but inside the quotes of line 3
+    spanning = GOOD.format(n=1).replace("wd_1", f'"wd_1\n{inner}\nend"')
+    path = write(tmp_path, HEADER, GOOD.format(n=0), spanning, GOOD.format(n=6))
+    loaded, quarantined, read = extract(path, spec, block_bytes)
+    assert loaded == ["wd_0", f"wd_1\n{inner}\nend", "wd_6"] and not quarantined and read == 3
 
 
 @pytest.mark.parametrize(
@@ -113,9 +134,9 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path: Path, spec: SourceSpec) -> N
 def test_a_quote_inside_an_unquoted_field_is_kept_as_a_character(tmp_path: Path, spec: SourceSpec) -> None:
     path = write(tmp_path, HEADER, GOOD.format(n=1).replace("requested", 'requ"ested'), GOOD.format(n=2))
     batch = next(read_export(path, spec))
-    rows = list(csv.reader(io.StringIO(batch.payload.decode(), newline="")))
-    assert [row[0] for row in rows] == ["2", "3"]
-    assert rows[0][4 + spec.column_names.index("status")] == 'requ"ested'
+    rows = records(batch)
+    assert [line for line, _, _ in rows] == [2, 3]
+    assert rows[0][2][spec.column_names.index("status")] == 'requ"ested'
 
 
 @pytest.mark.parametrize(

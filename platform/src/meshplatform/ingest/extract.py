@@ -3,11 +3,13 @@
 The file is read in blocks of whole lines; nothing is parsed value by value here (the database
 checks the values, see :mod:`meshplatform.ingest.checks`). Per line only what would make ``COPY``
 refuse the whole stream is handled: wrong field counts, NUL bytes, bare carriage returns,
-invalid UTF-8 inside a quoted field, quotes (RFC 4180; a quoted field may span lines). Every
-record becomes one CSV row ``line number, raw text, problem, fast, field 1, ..., field n``: the raw
-text only for records with quotes or problems, the problem (``code <US> column <US> reason``) only
-for a line that must be quarantined (its fields then stay empty), ``fast`` = ``t`` for a plain line
-whose values all have a form that needs no check (:mod:`meshplatform.ingest.formats`).
+invalid UTF-8 inside a quoted field, quotes (RFC 4180; a quoted field may span lines). A plain
+line whose values all have a form that needs no check (:mod:`meshplatform.ingest.formats`) goes
+to the typed stream as it is; the typed stream has one row per line (an all-empty placeholder for
+a line off the fast path), so the database numbers its rows by position. Every other
+record becomes one CSV row ``line number, raw text, problem, field 1, ..., field n`` of the text
+stream: the raw text only for records with quotes or problems, the problem (``code <US> column
+<US> reason``) only for a line that must be quarantined (its fields then stay empty).
 
 A file unusable as a whole (empty, not text, not UTF-8, wrong header) raises
 :class:`ExportRejected` naming the file and what to do.
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from meshplatform.contracts.model import SourceSpec
 from meshplatform.errors import ExportRejected
-from meshplatform.ingest.formats import fast_line
+from meshplatform.ingest.formats import fast_lines
 
 BLOCK_BYTES = 4 << 20
 MAX_HEADER_BYTES = 1 << 16
@@ -36,8 +38,10 @@ UNBALANCED = "unbalanced quote: a quoted field opened on this line never closes"
 
 @dataclass(frozen=True)
 class Batch:
-    """A slice of a file: CSV rows for COPY, one per record (lines to quarantine included)."""
+    """A slice of a file: CSV rows for COPY, one per record (lines to quarantine included), either
+    typed (fast path) or text (the others)."""
 
+    typed: bytes
     payload: bytes
     rows_read: int
     bytes_read: int
@@ -86,39 +90,51 @@ class _Splitter:
         self.names = spec.column_names + (["(the empty last column)"] if spec.trailing_empty_column else [])
         self.fields = len(self.names)
         self.rows: list[bytes] = []
-        self.empty = "," * (self.fields + 1)
-        self.fast = fast_line(spec)
+        self.typed: list[bytes] = []
+        self.fast_rows = 0
+        self.empty = "," * self.fields
+        self.placeholder = b"," * (self.fields - 1) + NEWLINE  # all NULL: a line off the fast path
+        self.runs = fast_lines(spec)
         self.pending: list[tuple[int, bytes]] = []
         self.inside = False
 
     def take(self, bytes_read: int) -> Batch:
-        batch = Batch(b"".join(self.rows), len(self.rows), bytes_read)
-        self.rows = []
+        batch = Batch(b"".join(self.typed), b"".join(self.rows), len(self.rows) + self.fast_rows, bytes_read)
+        self.rows, self.typed, self.fast_rows = [], [], 0
         return batch
 
-    def block(self, first: int, lines: list[bytes], plain: bool, utf8: bool) -> None:
-        """Lines `first`, `first` + 1, ...; `plain`: the block has no quote, CR or NUL; `utf8`: it decodes."""
-        if plain and utf8 and not self.pending:
-            self._plain(first, lines)
-            return
-        start = 0
-        for index, line in enumerate(lines):
-            if self.pending or _special(line) or not (utf8 or _utf8(line)):
-                if start < index:
-                    self._plain(first + start, lines[start:index])
-                self.line(first + index, line)
-                start = index + 1
-        if start < len(lines):
-            self._plain(first + start, lines[start:])
+    def block(self, first: int, block: bytes, utf8: bool) -> int:
+        """Whole lines `first`, `first` + 1, ... (`utf8`: the block decodes); returns the next line's
+        number. Runs of fast-path lines pass on as they are, found by one expression in C."""
+        pos, number = 0, first
+        for run in self.runs.finditer(block) if utf8 and self.runs is not None else ():
+            number, start = self._others(number, block[pos : run.start()], utf8), run.start()
+            while self.pending and start < run.end():  # lines inside a quoted field opened before
+                end = block.index(NEWLINE, start) + 1
+                number, start = self._others(number, block[start:end], utf8), end
+            if start < run.end():
+                self.typed.append(block[start : run.end()])
+                lines = block.count(NEWLINE, start, run.end())
+                self.fast_rows, number = self.fast_rows + lines, number + lines
+            pos = run.end()
+        return self._others(number, block[pos:], utf8)
 
-    def _plain(self, first: int, lines: list[bytes]) -> None:
-        """Lines without quotes, CR, NUL or bad UTF-8: a record each; fast (no parsing)."""
-        want, rows, fast = self.fields - 1, self.rows, self.fast.fullmatch if self.fast else lambda line: None
+    def _others(self, first: int, chunk: bytes, utf8: bool) -> int:
+        """Lines off the fast path: a placeholder each in the typed stream (which numbers lines by
+        position), the records in the text stream."""
+        lines = chunk.split(NEWLINE)
+        if lines[-1] == b"":
+            lines.pop()
+        self.typed.append(self.placeholder * len(lines))
+        want = self.fields - 1
         for number, line in enumerate(lines, first):
-            if line.count(b",") == want:
-                rows.append(b"%d,,,%s,%b\n" % (number, b"t" if fast(line) else b"", line))
+            if self.pending or _special(line) or not (utf8 or _utf8(line)):
+                self.line(number, line)
+            elif line.count(b",") == want:
+                self.rows.append(b"%d,,,%b\n" % (number, line))
             else:
                 self._quarantine(number, line, *self._shape_problem(line.count(b",") + 1 if line else 0))
+        return first + len(lines)
 
     def line(self, number: int, line: bytes) -> None:
         """One line through the quote state machine."""
@@ -167,14 +183,14 @@ class _Splitter:
             if found != self.fields:
                 self._quarantine(number, record, *self._shape_problem(found))
             else:
-                self.rows.append(b"%d,,,,%b\n" % (number, record))
+                self.rows.append(b"%d,,,%b\n" % (number, record))
             return
         values = next(csv.reader(io.StringIO(text, newline="")), [])
         if len(values) != self.fields:
             self._quarantine(number, record, *self._shape_problem(len(values)))
             return
         out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerow([number, kept_text(record), "", "", *values])
+        csv.writer(out, lineterminator="\n").writerow([number, kept_text(record), "", *values])
         self.rows.append(out.getvalue().encode("utf-8"))
 
     def _bad_utf8(self, number: int, record: bytes, exc: UnicodeDecodeError) -> None:
@@ -276,14 +292,9 @@ def read_export(path: Path, spec: SourceSpec, block_bytes: int = BLOCK_BYTES) ->
             if not block.endswith(b"\n"):
                 block += handle.readline()
             done += len(block)
-            plain = not (b'"' in block or b"\r" in block or b"\x00" in block)
             if b"\r\n" in block:
                 block = block.replace(b"\r\n", b"\n")
-            lines = block.split(b"\n")
-            if lines[-1] == b"":
-                lines.pop()
-            splitter.block(number, lines, plain, _utf8(block))
-            number += len(lines)
+            number = splitter.block(number, block, _utf8(block))
             yield splitter.take(done)
         splitter.finish()
         yield splitter.take(done)

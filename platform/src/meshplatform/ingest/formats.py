@@ -1,10 +1,13 @@
 """The fast path: one regular expression per contract that a plain export line (no quotes) matches
-only when every value has a form the database accepts without further checks.
+only when every value has a form the database accepts without further checks; it finds whole
+runs of such lines in a block at once.
 
 A matching line skips the per-value checks in SQL (its values are cast directly; rules across
 fields still run); any other line gets all checks there. So the expression may be stricter than
 the contract (a rare valid form, e.g. 29 February or a time-zone offset, simply takes the full
-checks), never looser: what it accepts must cast and meet the contract.
+checks), never looser: what it accepts must cast, meet the contract's rules for single values and
+print back exactly as written (no leading zeros, all decimals), so that a row a rule across fields
+refuses is quarantined with its own text.
 """
 
 from __future__ import annotations
@@ -27,14 +30,17 @@ def _value(column: ColumnSpec) -> str | None:
     """The form of a non-empty value that needs no check in SQL, or None (always check there)."""
     kind = column.physical_type
     if column.allowed_values is not None:
-        return "(?:" + "|".join(re.escape(v) for v in column.allowed_values if "," not in v) + ")"
+        return "(?:" + "|".join(re.escape(v) for v in column.allowed_values if not set(v) & set(',"\r\n\x00')) + ")"
     if kind == "text":  # a pattern is checked in SQL for every row
         most = column.max_length if column.max_length is not None else (KEY_BYTES if column.primary_key else None)
-        return f"[^,]{{1,{most}}}" if most is not None else "[^,]+"  # bytes: at most as many characters
+        text = r'[^,\n\r"\x00]'  # what a plain line's field may hold
+        return f"{text}{{1,{most}}}" if most is not None else f"{text}+"  # bytes: at most as many characters
     if kind in ("bigint", "integer"):
-        form = rf"-?[0-9]{{1,{18 if kind == 'bigint' else 9}}}"
+        form = rf"(?:0|-?[1-9][0-9]{{0,{17 if kind == 'bigint' else 8}}})"
     elif numeric := column.numeric_scale:
-        form = rf"-?[0-9]{{1,{numeric[0] - numeric[1]}}}(?:\.[0-9]{{1,{numeric[1]}}})?"
+        whole, scale = numeric[0] - numeric[1], numeric[1]
+        decimals = rf"\.[0-9]{{{scale}}}" if scale else ""
+        form = rf"(?:0|-?[1-9][0-9]{{0,{whole - 1}}}){decimals}"
     elif kind == "date":
         form = _DATE
     elif kind == "timestamptz":
@@ -52,8 +58,9 @@ def _value(column: ColumnSpec) -> str | None:
     return form
 
 
-def fast_line(spec: SourceSpec) -> re.Pattern[bytes] | None:
-    """The expression a whole plain line must match to take the fast path (None: no fast path)."""
+def fast_lines(spec: SourceSpec) -> re.Pattern[bytes] | None:
+    """The expression that finds runs of whole lines (each ending in a newline) that take the fast
+    path (None: the contract has no fast path)."""
     parts = []
     for column in spec.columns:
         form = _value(column)
@@ -62,4 +69,4 @@ def fast_line(spec: SourceSpec) -> re.Pattern[bytes] | None:
         parts.append(form if column.required else f"(?:{form})?")
     if spec.trailing_empty_column:
         parts.append("")
-    return re.compile(",".join(parts).encode("ascii"))
+    return re.compile(("(?m)(?:^" + ",".join(parts) + "\n)+").encode("ascii"))

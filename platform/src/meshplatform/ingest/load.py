@@ -10,12 +10,16 @@ the export date), so the outcome does not depend on the order files are loaded i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import tempfile
+import threading
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from queue import Empty, Queue
 
 import psycopg
 from psycopg import sql
@@ -23,7 +27,7 @@ from psycopg import sql
 from meshplatform.contracts.model import SourceSpec
 from meshplatform.errors import ExportRejected, MeshError
 from meshplatform.ingest import checks
-from meshplatform.ingest.extract import SEPARATOR, kept_text, read_export
+from meshplatform.ingest.extract import SEPARATOR, Batch, kept_text, read_export
 from meshplatform.warehouse import meta
 from meshplatform.warehouse.meta import LedgerEntry, QuarantineRow
 from meshplatform.warehouse.sqlstate import explain
@@ -84,7 +88,24 @@ def ensure_tables(conn: psycopg.Connection, spec: SourceSpec) -> None:
         conn.execute(raw_table_ddl(spec))
 
 
+def _check_sql(spec: SourceSpec, valid: str) -> sql.Composed:
+    """One pass over ``_raw`` (the lines off the fast path): the valid rows join the typed ones in
+    ``_typed``, the refused ones go to ``_refused``."""
+    names = sql.SQL(", ").join(map(sql.Identifier, spec.column_names))
+    return sql.SQL(
+        """
+        with checked as materialized ({checked}),
+        refused as (
+            insert into _refused select _source_line, _problems, _raw_text, _raw_bytes from checked
+            where _problems is not null
+        )
+        insert into _typed (_line, {names}) select _source_line, {names} from checked where _problems is null
+        """
+    ).format(checked=checks.checked_select(spec, valid), names=names)
+
+
 def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
+    """Merge ``_typed`` into the raw table on the natural key; returns (inserted, updated)."""
     cols = [*spec.column_names, "_source_file", "_source_line"]
     ident = sql.Identifier
     key = sql.SQL(", ").join(map(ident, spec.key))
@@ -94,9 +115,9 @@ def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
         """
         with merged as (
             insert into {target} as t ({cols}, _loaded_at)
-            select distinct on ({key}) {values}, {file}, _source_line, now() from _typed
-            where _problems is null
-            order by {key}, {version} desc, _source_line desc
+            select distinct on ({key}) {values}, {file}, _line, now() from _typed
+            where {first} is not null  -- not a placeholder of a line off the fast path
+            order by {key}, {version} desc, _line desc
             on conflict ({key}) do update set {updates}, _loaded_at = excluded._loaded_at
             where excluded.{version} > t.{version}
                or (excluded.{version} = t.{version} and ({old}) is distinct from ({new})
@@ -111,6 +132,7 @@ def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
         values=sql.SQL(", ").join(map(ident, spec.column_names)),
         file=sql.Literal(file_name),
         key=key,
+        first=ident(spec.key[0]),
         version=version,
         updates=sql.SQL(", ").join(sql.SQL("{c} = excluded.{c}").format(c=ident(c)) for c in cols if c not in spec.key),
         old=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in compared),
@@ -146,8 +168,6 @@ def _load_file(
     sha256 = file_sha256(path)
     if not reload and (done := meta.ledger_entry(conn, spec.domain, sha256)) is not None:
         return _skipped(sha256, done)
-    size = max(1, path.stat().st_size)
-    read = 0
     with conn.transaction():
         # Timestamps without an offset mean UTC, whatever the server's time zone.
         conn.execute("set local timezone = 'UTC'")
@@ -161,34 +181,78 @@ def _load_file(
         # constraints) is copied; everything here runs as the domain's login.
         conn.execute(checks.raw_stage_ddl(spec))
         conn.execute(checks.typed_stage_ddl(spec))
-        if progress:
-            progress(path.name, 0, 0, size)
-        with conn.cursor().copy("copy _raw from stdin with (format csv)") as copy:
-            for batch in read_export(path, spec):
-                copy.write(batch.payload)
-                read += batch.rows_read
-                if progress:
-                    progress(path.name, read, batch.bytes_read, size)
-        conn.execute(checks.check_insert(spec, valid, fast=True))
-        conn.execute(checks.check_insert(spec, valid, fast=False))
-        quarantined = _quarantine(conn, spec, path.name, sha256)
+        conn.execute(checks.refused_stage_ddl())
+        read = _copy(conn, spec, path, progress)
+        if (recheck := checks.recheck_fast(spec)) is not None:
+            conn.execute(recheck)
+        conn.execute(_check_sql(spec, valid))
         inserted, updated = conn.execute(_merge_sql(spec, path.name)).fetchone()
+        quarantined = _quarantine(conn, spec, path.name, sha256)
         entry = LedgerEntry(path.name, read, read - quarantined, quarantined, inserted, updated)
         meta.record_file(conn, sha256, spec.domain, spec.name, entry)
     return FileResult(path.name, sha256, False, read, read - quarantined, quarantined, inserted, updated)
 
 
 QUARANTINE_BATCH = 10_000
+SPOOL_BYTES = 16 << 20  # text rows kept in memory before they spill to a temporary file
+
+
+def _ahead(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """The batches, split in a second thread while the caller sends the ones before to the server
+    (at most `depth` wait, so memory stays flat); an error there is raised here."""
+    queue: Queue[Batch | BaseException | None] = Queue(depth)
+    stop = threading.Event()
+
+    def split() -> None:
+        try:
+            for batch in batches:
+                queue.put(batch)
+                if stop.is_set():
+                    return
+            queue.put(None)
+        except BaseException as exc:  # handed to the consuming thread
+            queue.put(exc)
+
+    worker = threading.Thread(target=split, name="mesh-extract", daemon=True)
+    worker.start()
+    try:
+        while (item := queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a waiting put, then let the thread end
+            with contextlib.suppress(Empty):
+                queue.get(timeout=0.1)
+
+
+def _copy(conn: psycopg.Connection, spec: SourceSpec, path: Path, progress: Progress | None) -> int:
+    """Stream the file: fast-path lines straight into ``_typed``, the others (spooled) into
+    ``_raw``; return how many records were read."""
+    size, read = path.stat().st_size, 0
+    if progress:
+        progress(path.name, 0, 0, size)
+    with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as spool:
+        with conn.cursor().copy(checks.typed_copy(spec)) as copy:
+            for batch in _ahead(read_export(path, spec)):
+                copy.write(batch.typed)
+                spool.write(batch.payload)
+                read += batch.rows_read
+                if progress:
+                    progress(path.name, read, batch.bytes_read, size)
+        spool.seek(0)
+        with conn.cursor().copy("copy _raw from stdin with (format csv)") as copy:
+            while block := spool.read(1 << 20):
+                copy.write(block)
+    return read
 
 
 def _quarantine(conn: psycopg.Connection, spec: SourceSpec, file_name: str, sha256: str) -> int:
     """Move the rows the checks refused into the quarantine, in batches; return how many."""
     total = 0
     with conn.cursor(name="mesh_quarantined") as cursor:
-        cursor.execute(
-            "select _source_line, _problems, _raw_text, _raw_bytes from _typed where _problems is not null "
-            "order by _source_line"
-        )
+        cursor.execute("select _source_line, _problems, _raw_text, _raw_bytes from _refused order by _source_line")
         while rows := cursor.fetchmany(QUARANTINE_BATCH):
             total += meta.record_quarantine(conn, spec.domain, spec.name, file_name, sha256, map(_quarantined, rows))
     return total
