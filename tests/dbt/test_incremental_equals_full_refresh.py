@@ -68,8 +68,10 @@ def test_incremental_run_after_new_exports_and_a_correction_equals_a_full_refres
 ) -> None:
     settings = built_incrementally
     # a content correction of an original that has a duplicate: the duplicate becomes canonical
-    corrected = login_conn("withdrawals").execute(
-        """update raw_withdrawals.withdrawals
+    corrected = (
+        login_conn("withdrawals")
+        .execute(
+            """update raw_withdrawals.withdrawals
            set requested_at = requested_at - interval '1 minute', updated_at = updated_at + interval '1 minute',
                _loaded_at = clock_timestamp()
            where transaction_id = (
@@ -79,7 +81,9 @@ def test_incremental_run_after_new_exports_and_a_correction_equals_a_full_refres
                      duplicate.fiat_amount) = (original.user_id, original.requested_at, original.toco_amount,
                      original.fiat_currency, original.fiat_amount)
                 and duplicate.transaction_id > original.transaction_id)"""
-    ).rowcount
+        )
+        .rowcount
+    )
     assert corrected == 1
     dbt(settings, "withdrawals", "build", *LOOKBACK)
     incremental = rows(conn)
