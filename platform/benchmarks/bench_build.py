@@ -97,20 +97,23 @@ def run_orchestrated() -> float:
     """Child process (Airflow reads its settings once per process): dag.test() of the dbt groups."""
     from meshplatform.orchestration.dag_factory import mesh_build_dag
 
-    dag = mesh_build_dag().partial_subset(task_ids=r"^[a-z_]+\.dbt\.", include_upstream=False)
+    whole = mesh_build_dag()
+    dbt_tasks = [task_id for task_id in whole.task_dict if task_id.split(".")[1:2] == ["dbt"]]
+    dag = whole.partial_subset(task_ids=dbt_tasks, include_upstream=False)
     started = time.perf_counter()
     run = dag.test()
     seconds = time.perf_counter() - started
-    if run.state != "success":
-        raise SystemExit(f"orchestrated build: {run.state}")
+    if run.state != "success" or len(dbt_tasks) < 10:
+        raise SystemExit(f"orchestrated build of {len(dbt_tasks)} tasks: {run.state}")
     return seconds
 
 
 def _orchestrated(settings) -> float:
+    from meshplatform.config import TELEMETRY_OFF
     from meshplatform.orchestration.runner import airflow_env, init_airflow
 
     init_airflow(settings)
-    env = {**os.environ, **airflow_env(settings)}
+    env = {**os.environ, **airflow_env(settings), **TELEMETRY_OFF}
     child = subprocess.run(
         [sys.executable, __file__, "--child-orchestrated"], env=env, check=True, capture_output=True, text=True
     )
@@ -145,8 +148,12 @@ def measure(size: int, days: int, admin_url: str) -> dict[str, float]:
         out: dict[str, float] = {"size": size, "days": days, "load": time.perf_counter() - started}
         print(f"  loaded {days - 1} days in {out['load']:.0f} s", flush=True)
 
+        # the first run of a DAG parses each project afresh; later runs reuse Cosmos' partial-parse cache,
+        # as the plain builds reuse the state `mesh publish` left
+        out["orchestrated_first"] = _orchestrated(settings)
+        _empty_schemas(settings)
         out["orchestrated"] = _orchestrated(settings)
-        print(f"  orchestrated dbt build: {out['orchestrated']:.1f} s", flush=True)
+        print(f"  orchestrated dbt build: {out['orchestrated']:.1f} s (first run {out['orchestrated_first']:.1f} s)")
         _empty_schemas(settings)
         out["plain"] = sum(_dbt(settings, name, "build")["wall"] for name in DOMAINS)
         print(f"  plain dbt builds: {out['plain']:.1f} s", flush=True)
@@ -176,7 +183,8 @@ def _docs(results: list[dict[str, float]], command: str, external: bool) -> str:
         "so single runs vary). `mesh generate --size N --days D` ending yesterday, all days but the last loaded. **Full build**: "
         "the plain `dbt build` of each domain in turn, as its own login (wall time, dbt start-up included), vs "
         "`dag.test()` of the dbt task groups of `mesh_build` (Cosmos watcher mode: one `dbt build` per domain, "
-        "a task per model and test), both from empty schemas. **Incremental**: the last day loaded (about 1 % "
+        "a task per model and test), both from empty schemas; the orchestrated time is of the second run (the first, in brackets, "
+        "has no dbt partial-parse state yet). **Incremental**: the last day loaded (about 1 % "
         "new withdrawals and the status updates of earlier ones), then `dbt build` (lookback var 1 second, "
         "since the benchmark's loads are seconds apart) vs `dbt build --full-refresh`, in model execution time "
         "(sum of `execution_time` of the models in `run_results.json`; dbt start-up and tests excluded).\n\n",
@@ -186,7 +194,7 @@ def _docs(results: list[dict[str, float]], command: str, external: bool) -> str:
     ]
     lines += [
         f"| {r['size']:,} | {r['days']} | {r['plain']:.1f} | {r['orchestrated']:.1f} | "
-        f"{r['orchestrated'] / r['plain']:.2f} | {r['incremental']:.2f} | {r['full']:.2f} | "
+        f"{r['orchestrated'] / r['plain']:.2f} ({r['orchestrated_first'] / r['plain']:.2f}) | {r['incremental']:.2f} | {r['full']:.2f} | "
         f"{r['incremental'] / r['full']:.1%} | {r['incremental_withdrawals']:.2f} / {r['full_withdrawals']:.2f} |\n"
         for r in results
     ]
