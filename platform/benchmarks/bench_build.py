@@ -72,8 +72,14 @@ def _dbt(settings, name: str, *args: str) -> dict[str, float]:
     registry.run_dbt(domain, [*args, *registry.output_args(output)], env)
     wall = time.perf_counter() - started
     results = json.loads((output / "target" / "run_results.json").read_text(encoding="utf-8"))["results"]
-    models = sum(r["execution_time"] for r in results if r["unique_id"].startswith("model."))
-    return {"wall": wall, "models": models}
+    per_model = {r["unique_id"]: r["execution_time"] for r in results if r["unique_id"].startswith("model.")}
+    print(
+        "    dbt "
+        + " ".join(args[:2])
+        + ": "
+        + ", ".join(f"{k.split('.', 2)[2]} {v:.2f} s" for k, v in per_model.items())
+    )
+    return {"wall": wall, "models": sum(per_model.values())}
 
 
 def _empty_schemas(settings) -> None:
@@ -84,13 +90,13 @@ def _empty_schemas(settings) -> None:
     for name in reversed(DOMAINS):
         with connect(credentials(settings).domain(name), autocommit=True) as conn:
             relations = conn.execute(
-                "select format('%%I.%%I', schemaname, tablename) from pg_tables where schemaname = any(%s) "
-                "union all select format('%%I.%%I', schemaname, viewname) from pg_views where schemaname = any(%s)",
-                ([name, f"{name}_staging"], [name, f"{name}_staging"]),
+                "select format('drop %%s if exists %%I.%%I cascade', case when c.relkind = 'v' then 'view' else 'table' end, "
+                "n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = any(%s) and c.relkind in ('r', 'v')",
+                ([name, f"{name}_staging"],),
             ).fetchall()
-            for (relation,) in relations:
-                conn.execute(f"drop table if exists {relation} cascade")
-                conn.execute(f"drop view if exists {relation} cascade")
+            for (statement,) in relations:
+                conn.execute(statement)
 
 
 def run_orchestrated() -> float:
@@ -100,11 +106,18 @@ def run_orchestrated() -> float:
     whole = mesh_build_dag()
     dbt_tasks = [task_id for task_id in whole.task_dict if task_id.split(".")[1:2] == ["dbt"]]
     dag = whole.partial_subset(task_ids=dbt_tasks, include_upstream=False)
+    # in the DAG a domain's dbt waits for the publish of the domains it reads, which is not in the subset
+    for downstream, upstream in zip(DOMAINS[1:], DOMAINS, strict=False):
+        (
+            dag.task_dict[f"{upstream}.dbt.dbt_producer_watcher_done"]
+            >> dag.task_dict[f"{downstream}.dbt.dbt_producer_watcher"]
+        )
     started = time.perf_counter()
     run = dag.test()
     seconds = time.perf_counter() - started
     if run.state != "success" or len(dbt_tasks) < 10:
-        raise SystemExit(f"orchestrated build of {len(dbt_tasks)} tasks: {run.state}")
+        failed = [ti.task_id for ti in run.get_task_instances() if ti.state != "success"]
+        raise SystemExit(f"orchestrated build of {len(dbt_tasks)} tasks: {run.state}; not successful: {failed}")
     return seconds
 
 
@@ -115,8 +128,14 @@ def _orchestrated(settings) -> float:
     init_airflow(settings)
     env = {**os.environ, **airflow_env(settings), **TELEMETRY_OFF}
     child = subprocess.run(
-        [sys.executable, __file__, "--child-orchestrated"], env=env, check=True, capture_output=True, text=True
+        [sys.executable, __file__, "--child-orchestrated"], env=env, check=False, capture_output=True, text=True
     )
+    if child.returncode != 0:
+        log = settings.logs_dir / "bench_orchestrated.log"
+        log.write_text(child.stdout + child.stderr, encoding="utf-8")
+        raise SystemExit(
+            f"the orchestrated build failed: {(child.stdout + child.stderr).splitlines()[-1]} (log: {log})"
+        )
     (line,) = [line for line in child.stdout.splitlines() if line.startswith("seconds=")]
     return float(line.removeprefix("seconds="))
 
@@ -172,7 +191,8 @@ def measure(size: int, days: int, admin_url: str) -> dict[str, float]:
         return out
     finally:
         _drop(url, admin_url)
-        shutil.rmtree(home, ignore_errors=True)
+        if "MESH_BENCH_KEEP" not in os.environ:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def _docs(results: list[dict[str, float]], command: str, external: bool) -> str:
