@@ -6,32 +6,77 @@ withdrawals as (
 
 ),
 
+{% if is_incremental() %}
+
+    changed as (
+
+        -- rows loaded after the latest loaded_at already in the table, minus a lookback (var
+        -- fct_withdrawals_lookback): the loader's _loaded_at is its transaction's start, so a long
+        -- load committing after a shorter one, and after a run, has an older _loaded_at
+        select * from withdrawals
+        where loaded_at > (
+            select coalesce(max(built.loaded_at), '-infinity'::timestamptz) as latest_loaded_at
+            from {{ this }} as built
+        ) - interval '{{ var("fct_withdrawals_lookback", "1 day") }}'
+
+    ),
+
+    touched_groups as (
+
+        -- The content groups whose canonical row may have changed: the group a changed row is in
+        -- now, and the group of its previous version when that was the canonical row here (a row
+        -- that was not canonical leaves its group's canonical row as it was).
+        select
+            user_id,
+            requested_at,
+            toco_amount,
+            fiat_currency,
+            fiat_amount
+        from changed
+        union
+        select
+            built.user_id,
+            built.requested_at,
+            built.toco_amount,
+            built.fiat_currency,
+            built.fiat_amount
+        from {{ this }} as built
+        inner join changed on built.transaction_id = changed.transaction_id
+
+    ),
+
+    candidates as (
+
+        select withdrawals.*
+        from withdrawals
+        inner join touched_groups
+            on
+                withdrawals.user_id = touched_groups.user_id
+                and withdrawals.requested_at = touched_groups.requested_at
+                and withdrawals.toco_amount = touched_groups.toco_amount
+                and withdrawals.fiat_currency = touched_groups.fiat_currency
+                and withdrawals.fiat_amount = touched_groups.fiat_amount
+
+    ),
+
+{% else %}
+
+    candidates as (
+
+        select * from withdrawals
+
+    ),
+
+{% endif %}
+
 unique_withdrawals as (
 
     -- Drop content duplicates: keep the row whose id is the canonical (smallest) id of its group.
-    select * from withdrawals
-
-    where
-        transaction_id = canonical_transaction_id
-
-        {% if is_incremental() %}
-        -- Canonical rows that are new or changed since the previous run, reprocessed by key:
-        -- * loaded after the latest loaded_at already in the table, minus a lookback (var
-        --   fct_withdrawals_lookback): the loader's _loaded_at is its transaction's start, so a long
-        --   load committing after a shorter one, and after a run, has an older _loaded_at;
-        -- * or not in the table at all, whenever loaded: a row becomes canonical without being
-        --   loaded again when the canonical row of its group gets a content correction and leaves it.
-        -- The rows that are no longer canonical (a smaller id of their group arrived, e.g. an original
-        -- first quarantined) are deleted by the model's post-hook (fct_withdrawals.yml).
-            and (
-                loaded_at > (
-                    select coalesce(max(built.loaded_at), '-infinity'::timestamptz) as latest_loaded_at
-                    from {{ this }} as built
-                ) - interval '{{ var("fct_withdrawals_lookback", "1 day") }}'
-                -- (the table's primary key: never null, so not in is safe)
-                or transaction_id not in (select built.transaction_id from {{ this }} as built)
-            )
-        {% endif %}
+    -- An incremental run replaces the canonical rows of the touched groups by key; the rows that
+    -- are no longer canonical (a smaller id of their group arrived, e.g. an original first
+    -- quarantined) are deleted by the model's post-hook (fct_withdrawals.yml).
+    select * from candidates
+    where transaction_id = canonical_transaction_id
 
 ),
 

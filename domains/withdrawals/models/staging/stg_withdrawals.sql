@@ -1,8 +1,19 @@
+-- Incremental: a run reads only the raw rows loaded since the previous run (minus the lookback var
+-- fct_withdrawals_lookback, see dbt_project.yml) and recomputes the content groups they touch, found
+-- through the index on the grouping columns. The rows it writes replace the old ones by transaction_id.
+
 with
 
 source as (
 
     select * from {{ source('raw_withdrawals', 'withdrawals') }}
+
+    {% if is_incremental() %}
+        where _loaded_at > (
+            select coalesce(max(built.loaded_at), '-infinity'::timestamptz) as latest_loaded_at
+            from {{ this }} as built
+        ) - interval '{{ var("fct_withdrawals_lookback", "1 day") }}'
+    {% endif %}
 
 ),
 
@@ -38,6 +49,75 @@ renamed as (
 
 ),
 
+{% if is_incremental() %}
+
+    touched_groups as (
+
+        -- the content a changed row has now, and the content it had when last built
+        select
+            user_id,
+            requested_at,
+            toco_amount,
+            fiat_currency,
+            fiat_amount
+        from renamed
+        union
+        select
+            built.user_id,
+            built.requested_at,
+            built.toco_amount,
+            built.fiat_currency,
+            built.fiat_amount
+        from {{ this }} as built
+        inner join renamed on built.transaction_id = renamed.transaction_id
+
+    ),
+
+    group_members as (
+
+        -- every current row of the touched groups: the changed ones, and the unchanged ones built before
+        select * from renamed
+        union all
+        select
+            built.transaction_id,
+            built.user_id,
+            built.status,
+            built.fiat_currency,
+            built.toco_amount,
+            built.fiat_amount,
+            built.exchange_rate,
+            built.requested_at,
+            built.requested_date,
+            built.completed_at,
+            built.updated_at,
+            built.source_file,
+            built.loaded_at
+        from {{ this }} as built
+        inner join touched_groups
+            on
+                built.user_id = touched_groups.user_id
+                and built.requested_at = touched_groups.requested_at
+                and built.toco_amount = touched_groups.toco_amount
+                and built.fiat_currency = touched_groups.fiat_currency
+                and built.fiat_amount = touched_groups.fiat_amount
+        where not exists (
+            select 1 as changed
+            from renamed
+            where renamed.transaction_id = built.transaction_id
+        )
+
+    ),
+
+{% else %}
+
+    group_members as (
+
+        select * from renamed
+
+    ),
+
+{% endif %}
+
 content_groups as (
 
     select
@@ -45,13 +125,14 @@ content_groups as (
 
         -- The same withdrawal can be exported again under a new transaction_id (the new id
         -- always sorts after the original). Rows with the same content form one group; its
-        -- canonical id is the smallest one. The window runs over the whole raw table (this is a
-        -- view), so the canonical id is right even when the duplicate arrives in a later load.
+        -- canonical id is the smallest one. An incremental run recomputes every group a changed
+        -- row enters or leaves, with all its members, so the id is right even when the duplicate
+        -- arrives in a later load.
         min(transaction_id) over (
             partition by user_id, requested_at, toco_amount, fiat_currency, fiat_amount
         ) as canonical_transaction_id
 
-    from renamed
+    from group_members
 
 )
 

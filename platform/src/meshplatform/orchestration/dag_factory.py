@@ -29,7 +29,7 @@ from airflow.sdk import (
     task,
 )
 from cosmos import DbtTaskGroup, ExecutionConfig, LoadMode, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode
+from cosmos.constants import ExecutionMode, InvocationMode
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from meshplatform.config import TELEMETRY_OFF, Settings, disable_telemetry
@@ -41,11 +41,18 @@ from meshplatform.orchestration import assets
 from meshplatform.orchestration.operators import LoadDomainOperator, PublishDomainOperator
 from meshplatform.warehouse.credentials import airflow_conn_id
 
-# A subprocess, not dbt in the task's own process: it gets only the environment given here.
+# One `dbt build` per domain (the watcher "producer" task) instead of one dbt process per model and
+# per test; each model and test keeps its own task, which reports the state dbt gave it. A
+# subprocess, not dbt in the task's own process: it gets only the environment given here.
 EXECUTION = ExecutionConfig(
-    dbt_executable_path=str(Path(sys.executable).parent / "dbt"), invocation_mode=InvocationMode.SUBPROCESS
+    execution_mode=ExecutionMode.WATCHER,
+    dbt_executable_path=str(Path(sys.executable).parent / "dbt"),
+    invocation_mode=InvocationMode.SUBPROCESS,
 )
-RENDER = RenderConfig(load_method=LoadMode.DBT_MANIFEST, should_detach_multiple_parents_tests=True)
+# A test of several models belongs to the test task of each of them: the producer's `dbt build` runs it
+# once, after all its models, and each of those tasks reports it (a detached test task would wait
+# for a status the producer never reports).
+RENDER = RenderConfig(load_method=LoadMode.DBT_MANIFEST, should_detach_multiple_parents_tests=False)
 
 
 def _operator_args(settings: Settings) -> dict[str, object]:
@@ -60,6 +67,11 @@ def _operator_args(settings: Settings) -> dict[str, object]:
         "callback": "meshplatform.orchestration.callbacks.record_dbt_results",
         "append_env": False,
         "env": env,
+        # the per-model tasks only read the producer's results: a short poke, no triggerer needed, no
+        # worker slot held while dbt runs
+        "deferrable": False,
+        "mode": "reschedule",
+        "poke_interval": 1,
     }
 
 

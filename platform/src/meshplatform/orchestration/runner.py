@@ -30,6 +30,9 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.logs_dir / "airflow"),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        # Cosmos keeps dbt's partial-parse state between runs here; its default (/tmp/cosmos) is
+        # shared by every MESH_HOME on the machine, whose profiles differ, so dbt would parse afresh
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         # Lineage events of every task (OpenLineage): a file by default; set an HTTP transport for
         # Marquez or any OpenLineage backend, e.g. '{"type": "http", "url": "http://marquez:5000"}'.
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "mesh",
