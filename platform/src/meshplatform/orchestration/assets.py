@@ -69,19 +69,6 @@ def consumed(domain: Domain, manifest: Path) -> list[ProductRef]:
     return sorted(found)
 
 
-def readers_of_upstream(domain: Domain, manifest: Path) -> list[str]:
-    """The domain's models that read an upstream domain's model directly (dbt unique ids)."""
-    if not domain.upstream or not manifest.exists():
-        return []
-    nodes = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {})
-    return sorted(
-        unique_id
-        for unique_id, node in nodes.items()
-        if node.get("package_name") == domain.name
-        and any(p.split(".")[1] in domain.upstream for p in node.get("depends_on", {}).get("nodes", []))
-    )
-
-
 def schedule(contracts_dir: Path, domain: str) -> str:
     """The domain's cron: the ``frequency`` SLA ``schedule`` of its product contracts."""
     found = set()

@@ -227,17 +227,9 @@ def domain_dags() -> dict[str, DAG]:
     return {domain_dag_id(d.name): domain_dag(d, settings) for d in discover(settings.domains_dir)}
 
 
-def _wait_for_upstream(domain: Domain, dbt: DbtTaskGroup | BaseOperator, publish: BaseOperator, manifest: Path) -> None:
-    """Only the models that read the upstream wait for its publish; the rest of the domain does not."""
-    tasks = getattr(dbt, "tasks_map", {})
-    readers = [tasks[uid] for uid in assets.readers_of_upstream(domain, manifest) if uid in tasks]
-    for reader in readers or [dbt]:
-        publish >> reader
-
-
 def mesh_build_dag(dag_id: str = "mesh_build", *, doc_md: str | None = None) -> DAG:
-    """The whole mesh in one DAG: each domain's tasks in a group, the models that read an upstream
-    domain after that domain's publish, then the report and catalogue."""
+    """The whole mesh in one DAG: each domain's tasks in a group, its dbt build after the publish of
+    every domain it reads, then the report and catalogue."""
     disable_telemetry()
     settings = Settings.from_env()
     with DAG(
@@ -254,9 +246,9 @@ def mesh_build_dag(dag_id: str = "mesh_build", *, doc_md: str | None = None) -> 
         for domain in discover(settings.domains_dir):
             with TaskGroup(group_id=domain.name):
                 dbt, published[domain.name] = domain_tasks(domain, settings)
-            upstream = {name: published[name] for name in domain.upstream}
-            for publish in upstream.values():
-                _wait_for_upstream(domain, dbt, publish, domain.manifest_in(settings.registry_dir))
+            # One `dbt build` per domain (watcher mode) reads its upstream products as it goes: it
+            # starts once they are published. Load and validate run in parallel with the upstream.
+            [published[name] for name in domain.upstream] >> dbt
         # After a build in which every domain published: the report and catalogue in the Airflow UI.
         list(published.values()) >> refresh_docs()
     return dag
