@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -263,19 +264,28 @@ def load(compose_file: Path) -> dict:
 
 
 def wait_healthy(services: list[LocalService], timeout: float) -> list[LocalService]:
-    """Run each service's healthcheck until it passes; returns those that did not within `timeout`
-    (or whose process ended)."""
-    waiting = list(services)
+    """Run each service's healthcheck (all at once, each again a second after it failed) until it
+    passes; returns those that did not within `timeout`, or whose process ended."""
     deadline = time.monotonic() + timeout
-    while waiting and time.monotonic() < deadline:
-        for service in list(waiting):
+
+    def until_healthy(service: LocalService) -> bool:
+        while time.monotonic() < deadline:
             if service.process is not None and service.process.poll() is not None:
-                return waiting
+                return False
             if service.healthy():
-                waiting.remove(service)
-        if waiting:
+                return True
             time.sleep(1)
-    return waiting
+        return False
+
+    with ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
+        passed = list(pool.map(until_healthy, services))
+    return [service for service, ok in zip(services, passed, strict=True) if not ok]
+
+
+def stop_all(services: list[LocalService]) -> None:
+    """Stop every service at once (each waits for its own process group)."""
+    with ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
+        list(pool.map(LocalService.stop, services))
 
 
 def start_in_order(services: list[LocalService], done: set[str], timeout: float) -> list[LocalService]:

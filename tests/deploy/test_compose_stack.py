@@ -12,6 +12,7 @@ migrated metadata database.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shlex
 import socket
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from airflow_rest import Api, password_of
+from browser import chromium, log_in, needs_chromium
 from compose_local import (
     LocalService,
     Machine,
@@ -31,6 +33,7 @@ from compose_local import (
     load,
     local_service,
     start_in_order,
+    stop_all,
     wait_healthy,
 )
 from paths import PROJECT_DIR
@@ -42,6 +45,7 @@ pytestmark = pytest.mark.e2e
 COMPOSE = load(PROJECT_DIR / "docker-compose.yml")
 ENV_EXAMPLE = PROJECT_DIR / ".env.example"
 INIT = "airflow-init"
+API_SERVER = "airflow-apiserver"
 # The Airflow services: those built from the platform's image; the long-running ones have a healthcheck.
 AIRFLOW = [name for name, service in COMPOSE["services"].items() if "build" in service]
 LONG_RUNNING = [name for name in AIRFLOW if COMPOSE["services"][name].get("healthcheck")]
@@ -144,16 +148,10 @@ def stack(
     try:
         never = start_in_order(services, done={INIT}, timeout=240)
         assert not never, f"never started: {[s.name for s in never]}\n{_tails(services)}"
-        api_server = next(s for s in services if s.env.get("AIRFLOW__API__PORT"))
-        yield Stack(
-            executor,
-            services,
-            f"http://127.0.0.1:{api_server.env['AIRFLOW__API__PORT']}",
-            Path(api_server.env["AIRFLOW_HOME"]),
-        )
+        api_server = next(s for s in services if s.name == API_SERVER)
+        yield Stack(executor, services, f"http://127.0.0.1:{machine.ports[8080]}", Path(api_server.env["AIRFLOW_HOME"]))
     finally:
-        for service in reversed(services):
-            service.stop()
+        stop_all(services)
 
 
 def test_every_service_of_the_compose_file_turns_healthy(stack: Stack) -> None:
@@ -166,3 +164,112 @@ def test_every_service_of_the_compose_file_turns_healthy(stack: Stack) -> None:
         + service.tail()
         for service in unhealthy
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# the mesh on the real scheduler, through the REST API
+
+ROOTS = ["mesh_build"]
+DOWNSTREAM: list[str] = []
+MESH_DAGS = {"mesh_build", *ROOTS, *DOWNSTREAM}
+
+
+@dataclass
+class MeshRun:
+    runs: list[dict]
+    seconds: float
+
+
+def _wait_for_dags(api: Api, stack: Stack) -> None:
+    """Until the dag-processor has parsed every DAG of dags/ (an import error fails at once)."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        errors = api.import_errors()
+        assert not errors, "\n".join(f"{e['filename']}:\n{e['stack_trace']}" for e in errors) + _tails(stack.services)
+        if api.dags().keys() >= MESH_DAGS:
+            return
+        time.sleep(2)
+    pytest.fail(f"DAGs {sorted(MESH_DAGS - api.dags().keys())} never appeared\n{_tails(stack.services)}")
+
+
+def _settled(runs: list[dict]) -> bool:
+    """Every domain DAG has succeeded, each downstream one in a run its upstream's Asset event
+    started, and nothing is left queued or running."""
+    succeeded = {(run["dag_id"], run["run_type"]) for run in runs if run["state"] == "success"}
+    return (
+        all(any(dag == dag_id for dag, _ in succeeded) for dag_id in ROOTS + DOWNSTREAM)
+        and all((dag_id, "asset_triggered") in succeeded for dag_id in DOWNSTREAM)
+        and not [run for run in runs if run["state"] in ("queued", "running")]
+    )
+
+
+@pytest.fixture(scope="module")
+def mesh_run(stack: Stack) -> MeshRun:
+    """Unpause every DAG and trigger the domains that read no other (as a user would, through the
+    REST API); wait until the mesh has settled. A failed run fails at once with its failed tasks'
+    logs and the end of every service's log."""
+    api_server = [service for service in stack.services if service.name == API_SERVER]
+    assert not wait_healthy(api_server, timeout=240), _tails(stack.services)
+    api = stack.api()
+    _wait_for_dags(api, stack)
+    api.unpause_all()
+    started = time.monotonic()
+    for dag_id in ROOTS:
+        api.trigger(dag_id)
+    runs: list[dict] = []
+    while time.monotonic() - started < RUN_TIMEOUT:
+        runs = api.runs()
+        failed = [run for run in runs if run["state"] == "failed"]
+        assert not failed, "\n".join(api.failures(run) for run in failed) + "\n\n" + _tails(stack.services)
+        if _settled(runs):
+            break
+        time.sleep(3)
+    else:
+        summary = [(r["dag_id"], r["run_type"], r["state"]) for r in runs]
+        pytest.fail(f"the mesh did not settle in {RUN_TIMEOUT} s: {summary}\n{_tails(stack.services)}")
+    seconds = time.monotonic() - started
+    print(f"\n{stack.executor}: the mesh settled {seconds:.1f} s after the trigger")
+    return MeshRun(runs, seconds)
+
+
+def test_the_mesh_runs_on_the_scheduler(mesh_run: MeshRun, stack: Stack) -> None:
+    """Every domain's DAG succeeded; each downstream domain also ran because its upstream
+    published (an Asset event), not only on its timetable."""
+    by_dag = {}
+    for run in mesh_run.runs:
+        by_dag.setdefault(run["dag_id"], []).append((run["run_type"], run["state"]))
+    for dag_id in ROOTS:
+        assert ("manual", "success") in by_dag[dag_id], by_dag
+    for dag_id in DOWNSTREAM:
+        assert ("asset_triggered", "success") in by_dag[dag_id], by_dag
+    assert all(state == "success" for runs in by_dag.values() for _, state in runs), by_dag
+
+
+# ---------------------------------------------------------------------------------------------
+# the UI in a real browser
+
+UI_EXECUTOR = "LocalExecutor"  # once is enough: the UI does not depend on the executor
+SCREENSHOTS = os.environ.get("MESH_UI_SCREENSHOTS")  # e.g. docs/images: where the README's come from
+
+
+@needs_chromium
+def test_the_grid_of_each_domain_shows_its_task_groups(mesh_run: MeshRun, stack: Stack, tmp_path: Path) -> None:
+    """Log in as the README says, open each domain DAG's grid after the run: its task groups are
+    there, as rows, with the run's state. Screenshots in tmp_path (and in $MESH_UI_SCREENSHOTS)."""
+    if stack.executor != UI_EXECUTOR:
+        pytest.skip(f"the UI is checked once, on the {UI_EXECUTOR} stack")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with chromium(1600, 1000) as browser:
+        wait = WebDriverWait(browser, 60)
+        log_in(browser, stack.base_url, "admin", password_of(stack.airflow_home, "admin"))
+        wait.until(ec.presence_of_element_located((By.XPATH, "//*[normalize-space()='Dags']")))
+        for dag_id in ROOTS + DOWNSTREAM:
+            browser.get(f"{stack.base_url}/dags/{dag_id}")
+            time.sleep(8)
+            shot = tmp_path / f"airflow-grid-{dag_id}.png"
+            browser.save_screenshot(str(shot))
+            (tmp_path / f"{dag_id}.html").write_text(browser.page_source)
+            print(shot)
