@@ -1,6 +1,6 @@
 """A third domain, added the way README's "Add a domain" says, builds with no change under
 platform/ or dags/: loaded, validated, checked against its contracts, published, rendered in the
-mesh_build DAG and built by dbt.
+mesh_build DAG and in its own DAG, and built by dbt.
 
 It runs on a copy of the project: the scaffold (profiles.yml, dbt_project.yml, packages.yml and its
 lock, the group) is copied from the users domain and renamed; the rest (one inbound contract, one
@@ -245,7 +245,10 @@ def test_load_validate_publish_render_and_build(settings: Settings) -> None:
 
     for domain in discover(settings.domains_dir):
         steps.publish_domain(domain.name, settings)
-    dag = _mesh_build_dag(settings)
+    bag = _dag_bag(settings)
+    dag = bag.dags["mesh_build"]
+    # its own DAG too, with the same steps: nothing was edited in dags/
+    assert {"load", "validate", "dbt.fct_rewards_v1.run", "publish"} <= set(bag.dags[f"domain_{NAME}"].task_dict)
     # Cosmos: a model with tests is a group (run, test), one without a single task
     for task in ("load", "validate", "dbt.stg_rewards_run", "dbt.fct_rewards_v1.run", "validate_products", "publish"):
         assert f"{NAME}.{task}" in dag.task_dict, sorted(t for t in dag.task_dict if t.startswith(NAME))
@@ -271,7 +274,7 @@ def test_load_validate_publish_render_and_build(settings: Settings) -> None:
         assert conn.execute(readable, (readers,)).fetchone() == (True,)
 
 
-def _mesh_build_dag(settings: Settings):
+def _dag_bag(settings: Settings):
     from airflow.dag_processing.dagbag import DagBag
 
     patch = pytest.MonkeyPatch()
@@ -281,4 +284,4 @@ def _mesh_build_dag(settings: Settings):
     finally:
         patch.undo()
     assert bag.import_errors == {}
-    return bag.dags["mesh_build"]
+    return bag

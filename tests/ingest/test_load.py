@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -12,7 +13,7 @@ from paths import PROJECT_DIR
 from meshplatform.config import Settings
 from meshplatform.contracts.model import SourceSpec, inbound_sources
 from meshplatform.errors import ExportRejected
-from meshplatform.ingest.load import export_files, load_source
+from meshplatform.ingest.load import export_files, files_dated, load_source
 
 HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
 
@@ -96,6 +97,34 @@ def test_redelivered_file_is_a_no_op(
     assert not first[0].skipped and again[0].skipped
     assert conn.execute("select count(*) from mesh_meta.load_ledger").fetchone()[0] == 1
     assert conn.execute("select count(*) from mesh_meta.quarantine").fetchone()[0] == 1
+
+
+def test_reload_of_a_date_range_merges_those_files_again_and_keeps_one_ledger_entry_each(
+    conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection], spec: SourceSpec, inbox: Path
+) -> None:
+    export(inbox, "01", row("wd_1", "requested", "2026-11-01T10:00:00Z"), "wd_bad,x,,,,,,,,,")
+    export(inbox, "02", row("wd_2", "requested", "2026-11-02T10:00:00Z"))
+    export(inbox, "03", row("wd_3", "requested", "2026-11-03T10:00:00Z"))
+    files = export_files(inbox, spec)
+    list(load_source(login_conn(spec.domain), spec, files))
+    conn.execute("delete from raw_withdrawals.withdrawals")  # rows lost after their files were loaded
+    assert [p.name for p in files_dated(files, date(2026, 11, 1), date(2026, 11, 2))] == [
+        "withdrawals_2026-11-01.csv",
+        "withdrawals_2026-11-02.csv",
+    ]
+    again = files_dated(files, date(2026, 11, 1), date(2026, 11, 2))
+    results = list(load_source(login_conn(spec.domain), spec, files, reload=again))
+    assert [r.skipped for r in results] == [False, False, True]
+    assert sorted(table(conn, spec)) == ["wd_1", "wd_2"]  # the third file was not loaded again
+    ledger = conn.execute(
+        "select file_name, rows_read, rows_quarantined from mesh_meta.load_ledger order by 1"
+    ).fetchall()
+    assert ledger == [
+        ("withdrawals_2026-11-01.csv", 2, 1),
+        ("withdrawals_2026-11-02.csv", 1, 0),
+        ("withdrawals_2026-11-03.csv", 1, 0),
+    ]
+    assert conn.execute("select count(*) from mesh_meta.quarantine").fetchone()[0] == 1  # its bad line kept once
 
 
 def test_quarantine_keeps_file_line_raw_line_and_reason(

@@ -228,6 +228,19 @@ def test_summary_and_report_agree_on_what_is_latest(
     # the load ledger: 1 file, 6 rows read, 2 loaded, 4 quarantined (and 2 rows in the raw table)
     assert re.search(r"withdrawals\.withdrawals +1 +6 +2 +4 +2\n", summary)
     assert "withdrawals.withdrawals 1 6 2 4 66.7%" in text(section(page, "ledger"))
+    # freshness: the age of each product's last successful build against its contract's SLA (2 d)
+    conn.execute(
+        "update mesh_meta.dbt_results set recorded_at = now() - interval '3 days' where unique_id = 'model.users.dim_users.v1'"
+    )
+    summary = build_summary(mesh_env, info)
+    page = build_report(mesh_env, info, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert re.search(
+        r"users\.dim_users: last built successfully \S+, 72(\.\d+)? h ago: STALE, freshness SLA breached", summary
+    )
+    assert re.search(r"withdrawals\.fct_withdrawals: last built successfully \S+, 0(\.\d+)? h ago: fresh", summary)
+    freshness = text(section(page, "freshness"))
+    assert re.search(r"users\.dim_users \S+ 72(\.\d+)? h 48 h stale", freshness)
+    assert re.search(r"withdrawals\.fct_withdrawals \S+ 0(\.\d+)? h 48 h fresh", freshness)
 
 
 def test_a_fresh_warehouse_gives_not_built_notes_instead_of_errors(

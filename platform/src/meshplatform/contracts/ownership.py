@@ -43,6 +43,7 @@ class Sla:
     value: Any
     unit: str | None
     description: str | None
+    schedule: str | None = None  # a cron expression (e.g. on ``frequency`` with ``scheduler: cron``)
 
     @property
     def duration(self) -> timedelta | None:
@@ -91,7 +92,7 @@ def ownership(document: dict[str, Any]) -> Ownership:
             for s in document.get("support") or []
         ),
         sla=tuple(
-            Sla(s["property"], s.get("value"), s.get("unit"), s.get("description"))
+            Sla(s["property"], s.get("value"), s.get("unit"), s.get("description"), s.get("schedule"))
             for s in document.get("slaProperties") or []
         ),
         servers=tuple(document.get("servers") or ()),

@@ -11,8 +11,10 @@ the export date), so the outcome does not depend on the order files are loaded i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -115,16 +117,17 @@ def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
 
 
 def load_file(
-    conn: psycopg.Connection, spec: SourceSpec, path: Path, *, progress: Progress | None = None
+    conn: psycopg.Connection, spec: SourceSpec, path: Path, *, progress: Progress | None = None, reload: bool = False
 ) -> FileResult:
-    """Load one export file in a single transaction; a re-delivered file is skipped. ``conn`` is
+    """Load one export file in a single transaction; a re-delivered file is skipped unless
+    ``reload`` (then it is merged again and its ledger entry updated). ``conn`` is
     the domain's own login: everything the file's data or the domain's tables trigger runs with
     the domain's rights only. A database error is reported naming the file, with the hint its
     SQLSTATE calls for."""
     if not conn.autocommit:
         raise ValueError("load_file needs an autocommit connection: it opens one transaction per file itself")
     try:
-        return _load_file(conn, spec, path, progress)
+        return _load_file(conn, spec, path, progress, reload)
     except psycopg.Error as exc:
         message, hint = explain(exc)
         raise MeshError(f"{path}: the load was rolled back: the database refused: {message}", hint=hint) from exc
@@ -135,9 +138,11 @@ def _skipped(sha256: str, entry: LedgerEntry) -> FileResult:
                       entry.rows_inserted, entry.rows_updated)  # fmt: skip
 
 
-def _load_file(conn: psycopg.Connection, spec: SourceSpec, path: Path, progress: Progress | None) -> FileResult:
+def _load_file(
+    conn: psycopg.Connection, spec: SourceSpec, path: Path, progress: Progress | None, reload: bool
+) -> FileResult:
     sha256 = file_sha256(path)
-    if (done := meta.ledger_entry(conn, spec.domain, sha256)) is not None:
+    if not reload and (done := meta.ledger_entry(conn, spec.domain, sha256)) is not None:
         return _skipped(sha256, done)
     size = max(1, path.stat().st_size)
     read = 0
@@ -147,7 +152,7 @@ def _load_file(conn: psycopg.Connection, spec: SourceSpec, path: Path, progress:
         conn.execute("set local work_mem = '64MB'")  # the merge sorts a whole file: in memory
         # Two loads of the same file at once: the second waits, then finds it in the ledger.
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (sha256,))
-        if (done := meta.ledger_entry(conn, spec.domain, sha256)) is not None:
+        if not reload and (done := meta.ledger_entry(conn, spec.domain, sha256)) is not None:
             return _skipped(sha256, done)
         valid = checks.valid_function(conn)
         # Staging tables with explicit column lists: nothing of the raw table (defaults, triggers,
@@ -198,8 +203,21 @@ def export_files(exports_dir: Path, spec: SourceSpec) -> list[Path]:
     return sorted((exports_dir / spec.domain).glob(spec.file_pattern))
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def files_dated(files: list[Path], first: date, last: date) -> list[Path]:
+    """The export files whose name carries a date (YYYY-MM-DD) from ``first`` to ``last``."""
+    return [p for p in files if (m := _DATE.search(p.name)) and first <= date.fromisoformat(m[0]) <= last]
+
+
 def load_source(
-    conn: psycopg.Connection, spec: SourceSpec, files: list[Path], *, progress: Progress | None = None
+    conn: psycopg.Connection,
+    spec: SourceSpec,
+    files: list[Path],
+    *,
+    progress: Progress | None = None,
+    reload: Collection[Path] = (),
 ) -> Iterator[FileResult]:
     """Load files in order, yielding each result. A rejected file loads nothing but does not stop
     the files after it (the merge does not depend on the order files arrive in, so its
@@ -208,7 +226,7 @@ def load_source(
     rejected: list[ExportRejected] = []
     for path in files:
         try:
-            yield load_file(conn, spec, path, progress=progress)
+            yield load_file(conn, spec, path, progress=progress, reload=path in reload)
         except ExportRejected as exc:
             rejected.append(exc)
     if len(rejected) == 1:

@@ -9,18 +9,21 @@ from airflow.sdk import BaseOperator
 
 
 class LoadDomainOperator(BaseOperator):
-    """Load the domain's export files into its raw schema (idempotent, quarantine, ledger)."""
+    """Load the domain's export files into its raw schema (idempotent, quarantine, ledger); the
+    files dated ``reload_from`` to ``reload_to`` (YYYY-MM-DD, templated) are loaded again."""
 
-    template_fields = ("domain",)
+    template_fields = ("domain", "reload_from", "reload_to")
 
-    def __init__(self, *, domain: str, **kwargs: Any) -> None:
+    def __init__(self, *, domain: str, reload_from: str = "", reload_to: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.domain = domain
+        self.reload_from = reload_from
+        self.reload_to = reload_to
 
     def execute(self, context: Any) -> dict[str, int]:
-        from meshplatform.orchestration.steps import load_domain
+        from meshplatform.orchestration.steps import load_domain, reload_range
 
-        results = load_domain(self.domain)
+        results = load_domain(self.domain, reload=reload_range(self.reload_from, self.reload_to))
         return {
             "files": len(results),
             "rows_read": sum(r.rows_read for r in results),
@@ -35,7 +38,8 @@ class LoadDomainOperator(BaseOperator):
 
 
 class PublishDomainOperator(BaseOperator):
-    """Publish the domain's manifest to the registry, where downstream domains read it (dbt-loom)."""
+    """Publish the domain's manifest to the registry, where downstream domains read it (dbt-loom);
+    on success Airflow emits an Asset event for each of its ``outlets`` (the product versions)."""
 
     template_fields = ("domain",)
 

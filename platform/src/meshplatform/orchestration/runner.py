@@ -78,8 +78,9 @@ class RunOutcome:
         return [t for t, s in self.task_states.items() if s in ("failed", "upstream_failed")]
 
 
-def run_mesh_build(settings: Settings) -> RunOutcome:
-    """Parse the DAG folder and run ``mesh_build`` once with ``dag.test()``."""
+def run_mesh_build(settings: Settings, dag_id: str = DAG_ID, conf: dict[str, object] | None = None) -> RunOutcome:
+    """Parse the DAG folder and run ``dag_id`` (``mesh_build`` or a domain's DAG) once with
+    ``dag.test()``, with ``conf`` as its params."""
     _apply_env(settings)
     from airflow.dag_processing.dagbag import DagBag
 
@@ -87,10 +88,10 @@ def run_mesh_build(settings: Settings) -> RunOutcome:
     if bag.import_errors:
         errors = "\n".join(f"{path}:\n{error}" for path, error in bag.import_errors.items())
         raise MeshError(f"the DAG folder has import errors:\n{errors}")
-    dag = bag.dags.get(DAG_ID)
+    dag = bag.dags.get(dag_id)
     if dag is None:
-        raise MeshError(f"no DAG {DAG_ID!r} in {settings.dags_dir}")
-    run = dag.test()
+        raise MeshError(f"no DAG {dag_id!r} in {settings.dags_dir}", hint=f"DAGs found: {', '.join(sorted(bag.dags))}")
+    run = dag.test(run_conf=conf)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     return RunOutcome(run.run_id, str(run.state), states)
 
@@ -101,16 +102,18 @@ _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT")
 _NEW_STATE = re.compile(r"new_state=(\w+)")
 
 
-def run_mesh_build_logged(settings: Settings) -> tuple[RunOutcome, Path]:
-    """Run ``mesh_build`` in a child process with its full log in a file; print one line per task
+def run_mesh_build_logged(
+    settings: Settings, dag_id: str = DAG_ID, conf: dict[str, object] | None = None
+) -> tuple[RunOutcome, Path]:
+    """Run ``dag_id`` in a child process with its full log in a file; print one line per task
     and, for a failed task, the error it raised."""
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    log_path = settings.logs_dir / f"mesh_build-{stamp}.log"
+    log_path = settings.logs_dir / f"{dag_id}-{stamp}.log"
     outcome_path = log_path.with_suffix(".json")
     with log_path.open("w") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "meshplatform.orchestration.runner", str(outcome_path)],
+            [sys.executable, "-m", "meshplatform.orchestration.runner", str(outcome_path), dag_id, json.dumps(conf)],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -136,7 +139,7 @@ def run_mesh_build_logged(settings: Settings) -> tuple[RunOutcome, Path]:
                         print(f"           {detail}", flush=True)
                     error, state = [], "done"
     if not outcome_path.exists():
-        raise MeshError(f"mesh_build did not run; see {log_path}")
+        raise MeshError(f"{dag_id} did not run; see {log_path}")
     return RunOutcome(**json.loads(outcome_path.read_text())), log_path
 
 
@@ -152,5 +155,5 @@ def standalone(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    outcome = run_mesh_build(Settings.from_env())
+    outcome = run_mesh_build(Settings.from_env(), sys.argv[2], json.loads(sys.argv[3]))
     Path(sys.argv[1]).write_text(json.dumps(asdict(outcome)))

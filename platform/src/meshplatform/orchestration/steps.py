@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 
 from meshplatform import domains
 from meshplatform.config import Settings, disable_telemetry
 from meshplatform.contracts.model import inbound_sources, products
 from meshplatform.dbt import registry
-from meshplatform.ingest.load import FileResult, Progress, export_files, load_source
+from meshplatform.errors import MeshError
+from meshplatform.ingest.load import FileResult, Progress, export_files, files_dated, load_source
 from meshplatform.quality import validation as quality
 from meshplatform.warehouse import embedded, meta, roles
 from meshplatform.warehouse.connection import ConnectionInfo, connect, connection_info, ensure_database
@@ -54,10 +56,30 @@ def print_progress(file_name: str, rows: int, percent: int) -> None:
     print(f"  {file_name}: {rows:,} rows read (~{percent}%)", file=sys.stderr, flush=True)
 
 
+def reload_range(first: str, last: str) -> tuple[date, date] | None:
+    """The days whose exports to load again (the DAG params ``reload_from`` / ``reload_to``)."""
+    if not first and not last:
+        return None
+    if not first:
+        raise MeshError("reload_to is set but reload_from is not", hint="set reload_from (YYYY-MM-DD) too")
+    try:
+        days = date.fromisoformat(first), date.fromisoformat(last or first)
+    except ValueError as exc:
+        raise MeshError(f"reload_from / reload_to must be dates (YYYY-MM-DD): {exc}") from exc
+    if days[0] > days[1]:
+        raise MeshError(f"reload_from {days[0]} is after reload_to {days[1]}", hint="swap the two dates")
+    return days
+
+
 def load_domain(
-    name: str, settings: Settings | None = None, *, progress: Progress | None = print_progress
+    name: str,
+    settings: Settings | None = None,
+    *,
+    progress: Progress | None = print_progress,
+    reload: tuple[date, date] | None = None,
 ) -> list[FileResult]:
-    """Load every export of the domain's inbound sources, oldest file first, logged in as the domain.
+    """Load every export of the domain's inbound sources, oldest file first, logged in as the domain;
+    the files dated within ``reload`` (first, last day) are loaded again although the ledger has them.
 
     First make sure every domain's roles, schemas and read grants exist (the first task of each
     domain in the DAG, so the domain's dbt finds them)."""
@@ -67,13 +89,16 @@ def load_domain(
     with connect(login, autocommit=True) as conn:
         for spec in inbound_sources(settings.contracts_dir, name):
             files = export_files(settings.exports_dir, spec)
-            if not files:
+            again = files_dated(files, *reload) if reload else []
+            if not files or (reload and not again):
                 folder = settings.exports_dir / spec.domain
+                wanted = f"dated {reload[0]} to {reload[1]} " if reload else ""
                 print(
-                    f"warning: no {spec.name} exports ({spec.file_pattern}) in {folder}: nothing to load",
+                    f"warning: no {spec.name} exports {wanted}({spec.file_pattern}) in {folder}: nothing to "
+                    + ("load again" if reload else "load"),
                     file=sys.stderr,
                 )
-            for result in load_source(conn, spec, files, progress=progress):
+            for result in load_source(conn, spec, files, progress=progress, reload=again):
                 state = "skipped (already loaded)" if result.skipped else "loaded"
                 print(
                     f"{spec.domain}/{result.file_name}: {state}: {result.rows_read:,} read, "
@@ -118,6 +143,24 @@ def publish_domain(name: str, settings: Settings | None = None) -> Path:
     path = registry.publish(domain, settings, warehouse(settings))
     print(f"published {domain.name} manifest to {path}")
     return path
+
+
+def check_freshness(label: str, settings: Settings | None = None) -> str:
+    """Measure the product's age (time since its model was last built successfully, as the
+    catalogue measures it) against its contract's freshness SLA; raise when it is breached or
+    cannot be measured."""
+    from meshplatform.reporting.catalog import describe_freshness, gather
+
+    settings = settings or Settings.from_env()
+    with connect(credentials(settings).bookkeeper()) as conn:
+        entry = next((p for p in gather(settings, conn).products if p.label == label), None)
+    if entry is None:
+        raise MeshError(f"no product contract for {label} in {settings.contracts_dir}")
+    text = describe_freshness(entry)
+    if entry.fresh is not True and entry.freshness_sla_hours is not None:
+        raise MeshError(text, hint=f"rebuild {entry.domain}: its DAG, or `mesh build`")
+    print(text)
+    return text
 
 
 def refresh_docs(settings: Settings | None = None) -> tuple[Path, Path]:

@@ -11,6 +11,7 @@ from datetime import UTC
 from meshplatform.config import Settings
 from meshplatform.contracts.model import inbound_sources
 from meshplatform.errors import MeshError
+from meshplatform.reporting.catalog import gather
 from meshplatform.reporting.elements import badge, not_built, note, table
 from meshplatform.reporting.formats import esc, fmt_int, fmt_pct
 from meshplatform.reporting.relations import Warehouse
@@ -149,4 +150,27 @@ def dbt(wh: Warehouse) -> str:
             ],
             raw=range(4),
         )
+    )
+
+
+def freshness(wh: Warehouse, settings: Settings) -> str:
+    """Each product's age (since its model was last built successfully) against its contract's SLA."""
+    if missing := _missing(wh, "dbt_results"):
+        return missing
+    entries = gather(settings, wh.conn).products
+    if not entries:
+        return note("No product contract yet.")
+    return table(
+        ["Product", "Last built (UTC)", "Age", "Freshness SLA", "State"],
+        [
+            (
+                e.label,
+                e.last_built or "never",
+                f"{e.age_hours:g} h" if e.age_hours is not None else "—",
+                f"{e.freshness_sla_hours:g} h" if e.freshness_sla_hours is not None else "none stated",
+                badge(e.fresh, "fresh" if e.fresh else "stale" if e.fresh is False else "unmeasured"),
+            )
+            for e in entries
+        ],
+        raw=[4],
     )

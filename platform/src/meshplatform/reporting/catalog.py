@@ -244,6 +244,17 @@ def _measure_freshness(entry: ProductEntry, now: datetime) -> None:
         entry.fresh = entry.age_hours <= entry.freshness_sla_hours
 
 
+def describe_freshness(entry: ProductEntry) -> str:
+    """One line on a product's measured freshness: the DAG's check, the summary and the report say it so."""
+    if entry.last_built is None:
+        return f"{entry.label}: never built successfully, so its freshness cannot be measured"
+    age = f"{entry.label}: last built successfully {entry.last_built}, {entry.age_hours:g} h ago"
+    if entry.freshness_sla_hours is None:
+        return f"{age}; its contract states no freshness SLA"
+    verdict = "fresh" if entry.fresh else "STALE, freshness SLA breached"
+    return f"{age}: {verdict} (contract's freshness SLA: {entry.freshness_sla_hours:g} h)"
+
+
 def _upstream_of(relation: str, edges: list[tuple[str, str]]) -> list[str]:
     """Every node the relation is built from, nearest first."""
     parents: dict[str, list[str]] = {}

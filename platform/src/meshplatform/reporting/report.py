@@ -67,6 +67,13 @@ def _sections(wh: Warehouse, settings: Settings, declarations: list[Declaration]
             lambda: bookkeeping.expectations(wh),
         ),
         (
+            "freshness",
+            "Data quality: freshness of the data products",
+            "Time since each product's model was last built successfully, against its contract's freshness SLA "
+            f"(ODCS <code>slaProperties</code>). Source: <code>{META}.dbt_results</code>.",
+            lambda: bookkeeping.freshness(wh, settings),
+        ),
+        (
             "dbt",
             "Data quality: latest dbt build per domain",
             f"Models built and tests run by the latest recorded dbt run of each domain. Source: <code>{META}.dbt_results</code>.",

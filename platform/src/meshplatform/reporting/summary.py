@@ -10,6 +10,7 @@ from psycopg import sql
 
 from meshplatform.config import Settings
 from meshplatform.contracts.model import inbound_sources
+from meshplatform.reporting.catalog import describe_freshness, gather
 from meshplatform.warehouse.connection import connect
 from meshplatform.warehouse.credentials import Credentials
 from meshplatform.warehouse.meta import SCHEMA, source_loads
@@ -42,6 +43,7 @@ def build_summary(settings: Settings, logins: Credentials) -> str:
         loads = {(s.domain, s.source): s for s in source_loads(conn)}
         runs = latest_dbt_runs(conn)
         quality = latest_expectation_results(conn)
+        freshness = [describe_freshness(product) for product in gather(settings, conn).products]
     sources = []
     for spec in inbound_sources(settings.contracts_dir):
         ledger = loads.get((spec.domain, spec.name))
@@ -57,6 +59,9 @@ def build_summary(settings: Settings, logins: Credentials) -> str:
         _table(["domain", "dbt run", "models built", "tests passed", "tests warned", "errors"], dbt)
         if dbt
         else "  no dbt results recorded",
+        "",
+        "Freshness of the data products (time since last built successfully, against the contract's SLA):",
+        *(f"  {line}" for line in freshness),
         "",
         f"Great Expectations: {met} of {len(quality)} expectations met in the latest validation of "
         "each raw table and published product;",

@@ -99,7 +99,12 @@ begin
     perform {SCHEMA}.check_caller(p_domain);
     insert into {SCHEMA}.load_ledger (file_sha256, domain, source, file_name, rows_read, rows_loaded,
                                       rows_quarantined, rows_inserted, rows_updated)
-    values (p_sha256, p_domain, p_source, p_file_name, p_read, p_loaded, p_quarantined, p_inserted, p_updated);
+    values (p_sha256, p_domain, p_source, p_file_name, p_read, p_loaded, p_quarantined, p_inserted, p_updated)
+    -- a file loaded again on request (a reload) gets the counts and time of its latest load
+    on conflict (file_sha256) do update set file_name = excluded.file_name, rows_read = excluded.rows_read,
+        rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
+        rows_inserted = excluded.rows_inserted, rows_updated = excluded.rows_updated, loaded_at = now()
+        where {SCHEMA}.load_ledger.domain = excluded.domain;
 end $$;
 create or replace function {SCHEMA}.record_quarantine(p_domain text, p_source text, p_file_name text,
     p_sha256 text, p_lines integer[], p_raw_lines text[], p_reasons text[], p_codes text[], p_columns text[])
@@ -109,7 +114,8 @@ begin
     insert into {SCHEMA}.quarantine (domain, source, file_name, file_sha256, line_number, raw_line, reason,
                                       reason_code, column_name)
     select p_domain, p_source, p_file_name, p_sha256, l, r, q, c, n
-    from unnest(p_lines, p_raw_lines, p_reasons, p_codes, p_columns) as u(l, r, q, c, n);
+    from unnest(p_lines, p_raw_lines, p_reasons, p_codes, p_columns) as u(l, r, q, c, n)
+    on conflict (file_sha256, line_number) do nothing;  -- a reloaded file's lines are kept once
 end $$;
 """
 _LOADER_FUNCTIONS = ("loaded_file(text, text)", "record_load(text, text, text, text, integer, integer, integer, "
