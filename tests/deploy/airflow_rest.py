@@ -51,11 +51,15 @@ class Api:
     def import_errors(self) -> list[dict]:
         return self.call("GET", "/api/v2/importErrors")["import_errors"]
 
-    def unpause_all(self) -> None:
-        self.call("PATCH", "/api/v2/dags", {"is_paused": False}, dag_id_pattern="%")
+    def dag(self, dag_id: str) -> dict:
+        return self.call("GET", f"/api/v2/dags/{dag_id}")
 
-    def trigger(self, dag_id: str) -> str:
-        return self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None})["dag_run_id"]
+    def unpause(self, dag_id: str) -> None:
+        self.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+    def trigger(self, dag_id: str, logical_date: str | None = None) -> str:
+        body = {"logical_date": logical_date}
+        return self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"]
 
     def runs(self) -> list[dict]:
         return self.call("GET", "/api/v2/dags/~/dagRuns", limit=100)["dag_runs"]
