@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +42,17 @@ def log_in(browser, base_url: str, user: str, password: str, timeout: float = 60
     WebDriverWait(browser, timeout).until(ec.presence_of_element_located((By.NAME, "username"))).send_keys(user)
     browser.find_element(By.NAME, "password").send_keys(password)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+@contextmanager
+def page_shown_on_failure(browser, folder: Path) -> Iterator[None]:
+    """On an exception: a screenshot in `folder`, and the page's address and text in the error."""
+    try:
+        yield
+    except Exception as error:
+        shot = folder / "failure.png"
+        browser.save_screenshot(str(shot))
+        text = browser.find_element("tag name", "body").text[:1500]
+        raise AssertionError(
+            f"{error!r}\nat {browser.current_url} (screenshot {shot}), the page reads:\n{text}"
+        ) from error

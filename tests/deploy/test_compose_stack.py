@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from airflow_rest import Api, password_of
-from browser import chromium, log_in, needs_chromium
+from browser import chromium, log_in, needs_chromium, page_shown_on_failure
 from compose_local import (
     LocalService,
     Machine,
@@ -286,8 +286,8 @@ def test_the_grid_of_each_domain_shows_its_task_groups(mesh_run: MeshRun, stack:
     from selenium.webdriver.support.ui import WebDriverWait
 
     api = stack.api()
-    with chromium(1600, 1100) as browser:
-        wait = WebDriverWait(browser, 60)
+    with chromium(1600, 1100) as browser, page_shown_on_failure(browser, tmp_path):
+        wait = WebDriverWait(browser, 120)
         log_in(browser, stack.base_url, "admin", password_of(stack.airflow_home, "admin"))
         wait.until(ec.presence_of_element_located((By.ID, "nav-dags-link")))
         for dag_id in ROOTS + DOWNSTREAM:
