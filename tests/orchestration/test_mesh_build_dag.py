@@ -97,7 +97,9 @@ def test_freshness_checks_block_nothing(registry: Path) -> None:
     dag = load_dag(Settings.from_env().dags_dir).dags["domain_withdrawals"]
     produced = dag.get_task("freshness.withdrawals__fct_withdrawals")
     assert produced.upstream_task_ids == {"publish"} and not produced.downstream_task_ids
-    assert produced.trigger_rule == "all_done"  # measured after a failed build too
+    # measured after a failed build too, and the run's state stays the build's
+    assert produced.trigger_rule == "all_done_setup_success" and produced.is_teardown
+    assert not produced.on_failure_fail_dagrun
     consumed = dag.get_task("freshness.users__dim_users")
     assert not consumed.upstream_task_ids and not consumed.downstream_task_ids
 

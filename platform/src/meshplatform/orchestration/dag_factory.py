@@ -26,7 +26,6 @@ from airflow.sdk import (
     CronTriggerTimetable,
     Param,
     TaskGroup,
-    TriggerRule,
     task,
 )
 from cosmos import DbtTaskGroup, ExecutionConfig, LoadMode, ProfileConfig, ProjectConfig, RenderConfig
@@ -150,13 +149,15 @@ def _product_label(contracts_dir: Path, ref: assets.ProductRef) -> str:
 
 
 def _freshness_checks(produced: list[str], publish: BaseOperator, consumed: list[str]) -> None:
-    """One check per product: of those it publishes after ``publish`` whatever its outcome (a failed
-    build makes data stale), of the upstream products it reads at the start; none blocks a task."""
+    """One check per product, none blocking a task. Of an upstream product it reads: at the start; a
+    breach fails the run (it builds on stale data). Of a product it publishes: after ``publish``
+    whatever its outcome (a failed build makes data stale), as a teardown, so that the run's state
+    stays the build's own (a check downstream of ``publish`` would otherwise decide it)."""
     with TaskGroup(group_id="freshness"):
-        for label in [*produced, *consumed]:
-            check = check_freshness.override(task_id=label.replace(".", "__"), trigger_rule=TriggerRule.ALL_DONE)(label)
-            if label in produced:
-                publish >> check
+        for label in consumed:
+            check_freshness.override(task_id=label.replace(".", "__"))(label)
+        for label in produced:
+            publish >> check_freshness.override(task_id=label.replace(".", "__"))(label).as_teardown()
 
 
 def domain_tasks(
