@@ -277,8 +277,8 @@ SCREENSHOTS = os.environ.get("MESH_UI_SCREENSHOTS")  # e.g. docs/images: where t
 @needs_chromium
 def test_the_grid_of_each_domain_shows_its_task_groups(mesh_run: MeshRun, stack: Stack, tmp_path: Path) -> None:
     """Log in with the documented credentials and open each domain DAG's grid after the run: every
-    task group of the run (as the REST API lists its task instances) is a row, expanded to its
-    tasks. Screenshots go to tmp_path, and to $MESH_UI_SCREENSHOTS when set (the README's)."""
+    task and task group of the run (as the REST API lists its task instances) is a row, each group
+    with its toggle. Screenshots go to tmp_path, and to $MESH_UI_SCREENSHOTS when set (the README's)."""
     if stack.executor != UI_EXECUTOR:
         pytest.skip(f"the UI is checked once, on the {UI_EXECUTOR} stack")
     from selenium.webdriver.common.by import By
