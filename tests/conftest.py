@@ -56,20 +56,53 @@ def _admin(url: str) -> psycopg.Connection:
     return psycopg.connect(admin.libpq_url, autocommit=True)
 
 
+@pytest.fixture(scope="session")
+def server_admin_url(request: pytest.FixtureRequest) -> str:
+    """Admin URL of one server under test: the external one when given, else the embedded one
+    (for tests too slow to repeat on both)."""
+    return EXTERNAL_ADMIN_URL or request.getfixturevalue("embedded_admin_url")
+
+
+def create_database(admin_url: str, name: str, template: str | None = None) -> str:
+    """Create database `name` (a copy of `template` if given) on the admin URL's server; returns
+    its URL (same credentials)."""
+    with _admin(admin_url) as conn:
+        conn.execute(f'create database "{name}"' + (f' template "{template}"' if template else ""))
+    info = ConnectionInfo.from_url(admin_url)
+    return ConnectionInfo(info.host, info.port, info.user, info.password, name).libpq_url
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop database `name` and the platform's roles named after it (server-wide)."""
+    with _admin(admin_url) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+        for (role,) in conn.execute("select rolname from pg_roles where starts_with(rolname, %s)", (name + "_",)):
+            conn.execute(f'drop role if exists "{role}"')
+
+
+@pytest.fixture(scope="module")
+def new_database(server_admin_url: str) -> Iterator[Callable[..., str]]:
+    """Create databases on the one server under test: `new_database(template=None)` returns the URL
+    of a fresh database (or a copy of `template`, a database name); all dropped, with the
+    platform's roles named after them, when the module ends."""
+    created: list[str] = []
+
+    def make(template: str | None = None) -> str:
+        created.append(f"mesh_test_{uuid.uuid4().hex[:10]}")
+        return create_database(server_admin_url, created[-1], template)
+
+    yield make
+    for name in created:
+        drop_database(server_admin_url, name)
+
+
 @pytest.fixture(scope="module", params=SERVERS)
 def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """URL of a fresh, empty database on one of the servers under test."""
     admin_url = request.getfixturevalue("embedded_admin_url") if request.param == "embedded" else EXTERNAL_ADMIN_URL
     name = f"mesh_test_{uuid.uuid4().hex[:10]}"
-    with _admin(admin_url) as conn:
-        conn.execute(f'create database "{name}"')
-    info = ConnectionInfo.from_url(admin_url)
-    yield ConnectionInfo(info.host, info.port, info.user, info.password, name).libpq_url
-    with _admin(admin_url) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-        # the platform's roles of that database (server-wide, named after it)
-        for (role,) in conn.execute("select rolname from pg_roles where starts_with(rolname, %s)", (name + "_",)):
-            conn.execute(f'drop role if exists "{role}"')
+    yield create_database(admin_url, name)
+    drop_database(admin_url, name)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from compose_local import REFERENCE, as_list, depends_on, environment, interpolate
+from compose_local import mounts as mounts_of
 from paths import PROJECT_DIR as ROOT
 
 from meshplatform.config import TELEMETRY_OFF
@@ -35,19 +37,22 @@ INIT_SQL = ROOT / "platform" / "docker" / "initdb" / "01-databases.sh"
 # role -> service name in docker-compose.yml
 REQUIRED_SERVICES = {
     "postgres": "postgres",
+    "broker": "redis",
     "api-server": "airflow-apiserver",
     "scheduler": "airflow-scheduler",
     "dag-processor": "airflow-dag-processor",
     "triggerer": "airflow-triggerer",
+    "worker": "airflow-worker",
     "init": "airflow-init",
+    "flower": "flower",
 }
 INIT = REQUIRED_SERVICES["init"]
+BACKING = ("postgres", "redis")  # the services Airflow's own wait for
 LONG_RUNNING = [name for role, name in REQUIRED_SERVICES.items() if role != "init"]
-AIRFLOW_SERVICES = [name for role, name in REQUIRED_SERVICES.items() if role != "postgres"]
+AIRFLOW_SERVICES = [name for name in REQUIRED_SERVICES.values() if name not in BACKING]
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|FERNET|(^|_)KEY$|PRIVATE", re.IGNORECASE)
 # a value that is nothing but a reference to the environment: ${VAR}, ${VAR:?msg}, ${VAR?msg}, ${VAR:-}
 PURE_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?:(?::?\?[^}]*)|:?-)?\}$")
-REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,44 +77,6 @@ def _env_example() -> dict[str, str]:
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip()
     return values
-
-
-def _interpolate(value: str, env: dict[str, str]) -> str:
-    """Compose-style interpolation of ${VAR}, ${VAR:-default}, ${VAR:?err}; `$$` is a literal `$`."""
-
-    def replace(match: re.Match) -> str:
-        name, op, arg = match.group(1), match.group(2), match.group(3)
-        current = env.get(name)
-        if op in (":-", "-"):
-            return current if current not in (None, "") or (op == "-" and current is not None) else arg
-        if op in (":?", "?") and not current:
-            raise AssertionError(f"required variable {name} is not set: {arg}")
-        return current or ""
-
-    placeholder = "\0"
-    return REFERENCE.sub(replace, value.replace("$$", placeholder)).replace(placeholder, "$")
-
-
-def _environment(service: dict) -> dict[str, str]:
-    env = service.get("environment") or {}
-    if isinstance(env, list):
-        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
-    return {str(k): "" if v is None else str(v) for k, v in env.items()}
-
-
-def _depends_on(service: dict) -> dict[str, str]:
-    deps = service.get("depends_on") or {}
-    if isinstance(deps, list):
-        return dict.fromkeys(deps, "service_started")
-    return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
-
-
-def _as_list(value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return shlex.split(value)
-    return [str(v) for v in value]
 
 
 def _simple_commands(script: str) -> list[list[str]]:
@@ -138,7 +105,7 @@ def _simple_commands(script: str) -> list[list[str]]:
 
 def _argv_lists(entrypoint: list[str], command: list[str]) -> list[list[str]]:
     """What a container runs, as argv lists of simple commands (a `sh -c SCRIPT` is looked into)."""
-    full = [part.replace("$$", "$") for part in entrypoint + command]
+    full = [interpolate(part, _env_example()) for part in entrypoint + command]
     if not full:
         return []
     if Path(full[0]).name in ("sh", "bash") and "-c" in full:
@@ -150,7 +117,7 @@ def _argv_lists(entrypoint: list[str], command: list[str]) -> list[list[str]]:
 def _service_commands(services: dict) -> dict[str, list[list[str]]]:
     found: dict[str, list[list[str]]] = {}
     for name, service in services.items():
-        argvs = _argv_lists(_as_list(service.get("entrypoint")), _as_list(service.get("command")))
+        argvs = _argv_lists(as_list(service.get("entrypoint")), as_list(service.get("command")))
         test = (service.get("healthcheck") or {}).get("test")
         if isinstance(test, list) and test:
             if test[0] == "CMD-SHELL":
@@ -170,22 +137,6 @@ def _tool_commands(services: dict, tool: str) -> list[tuple[str, list[str]]]:
         for argv in argvs
         if Path(argv[0]).name == tool
     ]
-
-
-def _mounts(service: dict) -> list[dict]:
-    """The service's volumes as {source, target, kind, read_only}, short (`src:dst[:ro]`) or long syntax."""
-    mounts = []
-    for volume in service.get("volumes", []):
-        if isinstance(volume, dict):
-            source, target = str(volume.get("source", "")), str(volume["target"])
-            kind = volume.get("type", "volume")
-            read_only = bool(volume.get("read_only", False))
-        else:
-            source, target, *options = str(volume).split(":")
-            kind = "bind" if source.startswith((".", "/", "~")) else "volume"
-            read_only = "ro" in ",".join(options).split(",")
-        mounts.append({"source": source, "target": target, "kind": kind, "read_only": read_only})
-    return mounts
 
 
 def _mount_of(mounts: list[dict], path: str) -> dict | None:
@@ -248,21 +199,33 @@ def test_init_is_a_one_shot_that_gates_the_airflow_services(services: dict) -> N
     init = services[INIT]
     assert str(init.get("restart", "no")).lower() in ("no", "false"), "airflow-init must run once"
     for name in LONG_RUNNING:
-        if name == "postgres":
+        if name in BACKING:
             continue
-        assert _depends_on(services[name]).get(INIT) == "service_completed_successfully", (
+        assert depends_on(services[name]).get(INIT) == "service_completed_successfully", (
             f"{name} must wait for {INIT} to complete successfully"
         )
 
 
-def test_airflow_services_wait_for_a_healthy_postgres(services: dict) -> None:
+def test_airflow_services_wait_for_a_healthy_postgres_and_redis(services: dict) -> None:
     for name in AIRFLOW_SERVICES:
-        assert _depends_on(services[name]).get("postgres") == "service_healthy", name
+        for backing in BACKING:
+            assert depends_on(services[name]).get(backing) == "service_healthy", (name, backing)
+
+
+def test_workers_start_once_the_api_server_is_healthy(services: dict) -> None:
+    """Tasks report to the API server's execution API: a worker is useless before it answers."""
+    assert depends_on(services["airflow-worker"]).get("airflow-apiserver") == "service_healthy"
+
+
+def test_flower_is_optional(services: dict) -> None:
+    """Flower starts only with `--profile flower`; the core services have no profile."""
+    assert services["flower"].get("profiles") == ["flower"]
+    assert not [name for name in REQUIRED_SERVICES.values() if name != "flower" and services[name].get("profiles")]
 
 
 def test_depends_on_targets_exist_and_support_their_condition(services: dict) -> None:
     for name, service in services.items():
-        for target, condition in _depends_on(service).items():
+        for target, condition in depends_on(service).items():
             assert target in services, f"{name} depends on unknown service {target}"
             assert condition in ("service_started", "service_healthy", "service_completed_successfully")
             if condition == "service_healthy":
@@ -281,7 +244,7 @@ def test_depends_on_has_no_cycle(services: dict) -> None:
             return
         assert state.get(name) != "active", f"depends_on cycle: {' -> '.join([*path, name])}"
         state[name] = "active"
-        for target in _depends_on(services[name]):
+        for target in depends_on(services[name]):
             visit(target, [*path, name])
         state[name] = "done"
 
@@ -296,18 +259,20 @@ def test_services_run_the_documented_commands(services: dict) -> None:
         "airflow-scheduler": ["airflow", "scheduler"],
         "airflow-dag-processor": ["airflow", "dag-processor"],
         "airflow-triggerer": ["airflow", "triggerer"],
+        "airflow-worker": ["airflow", "celery", "worker"],
+        "flower": ["airflow", "celery", "flower"],
     }
     for name, argv in expected.items():
         assert commands[name] and commands[name][0] == argv, (name, commands[name])
     init = [argv for argv in commands[INIT] if argv[0] in ("airflow", "mesh")]
     # order matters: the metadata DB first, then the exports, then the manifests the DAG renders from
-    assert init[:4] == [["airflow", "db", "migrate"], ["mesh", "generate"], ["mesh", "publish"], ["mesh", "setup"]], (
-        init
-    )
+    assert [argv[:2] if argv[0] == "mesh" else argv for argv in init[:4]] == [
+        ["airflow", "db", "migrate"], ["mesh", "generate"], ["mesh", "publish"], ["mesh", "setup"]
+    ], init  # fmt: skip
 
 
 def test_init_script_stops_at_the_first_failure(services: dict) -> None:
-    argvs = _argv_lists(_as_list(services[INIT].get("entrypoint")), _as_list(services[INIT].get("command")))
+    argvs = _argv_lists(as_list(services[INIT].get("entrypoint")), as_list(services[INIT].get("command")))
     assert argvs, "airflow-init runs nothing"
     first = argvs[0]
     assert first[0] == "set" and any(flag.startswith("-") and "e" in flag for flag in first[1:]), (
@@ -391,8 +356,10 @@ def test_airflow_commands_exist_in_the_cli(services: dict, tmp_path: Path) -> No
 
 def test_airflow_environment(services: dict) -> None:
     for name in AIRFLOW_SERVICES:
-        env = _environment(services[name])
-        assert env.get("AIRFLOW__CORE__EXECUTOR") == "LocalExecutor", name
+        env = environment(services[name])
+        assert env.get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor", name
+        broker = urlsplit(interpolate(env["AIRFLOW__CELERY__BROKER_URL"], _env_example()))
+        assert broker.scheme == "redis" and broker.hostname == "redis", f"{name}: the broker is the redis service"
         assert env.get("AIRFLOW__CORE__DAGS_FOLDER") == "/opt/mesh/dags", name
         assert env.get("MESH_HOME") == "/opt/mesh/.mesh", name
         assert env.get("MESH_DATABASE_URL"), f"{name}: MESH_DATABASE_URL must point at the compose Postgres"
@@ -411,16 +378,20 @@ def test_database_urls_point_at_databases_the_init_sql_creates(services: dict) -
     assert {"airflow", "mesh"} <= created, created
     env_values = _env_example()
     for name in AIRFLOW_SERVICES:
-        env = _environment(services[name])
+        env = environment(services[name])
         for key, scheme in (("MESH_DATABASE_URL", "postgresql"), ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql")):
-            url = urlsplit(_interpolate(env[key], env_values))
+            url = urlsplit(interpolate(env[key], env_values))
             assert url.scheme.split("+")[0] == scheme, (name, key, url.scheme)
             assert url.hostname in services, f"{name}: {key} host {url.hostname!r} is not a compose service"
             assert url.path.lstrip("/") in created, f"{name}: {key} names a database the init SQL does not create"
             assert url.username and url.password, f"{name}: {key} lacks credentials"
-        warehouse = urlsplit(_interpolate(env["MESH_DATABASE_URL"], env_values)).path.lstrip("/")
-        metadata = urlsplit(_interpolate(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], env_values)).path.lstrip("/")
+        warehouse = urlsplit(interpolate(env["MESH_DATABASE_URL"], env_values)).path.lstrip("/")
+        metadata = urlsplit(interpolate(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], env_values)).path.lstrip("/")
         assert warehouse == "mesh" and metadata != warehouse, (warehouse, metadata)
+        # Celery keeps task results in the metadata DB, as the same user
+        results = urlsplit(interpolate(env["AIRFLOW__CELERY__RESULT_BACKEND"], env_values).removeprefix("db+"))
+        sql = urlsplit(interpolate(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], env_values))
+        assert (results.hostname, results.username, results.path) == (sql.hostname, sql.username, sql.path), name
 
 
 def test_postgres_is_16_and_runs_the_init_sql(services: dict) -> None:
@@ -464,13 +435,13 @@ def test_repository_code_is_mounted_read_only(services: dict, name: str) -> None
     a service that writes there (dbt's target/ or logs/) fails at start-up. `:ro` makes that
     impossible to miss, on every host.
     """
-    mounts = _mounts(services[name])
+    mounts = mounts_of(services[name])
     by_source = {m["source"]: m for m in mounts}
     for source in ("./domains", "./platform/dbt", "./contracts", "./dags"):
         assert source in by_source, f"{name} does not mount {source}"
         assert by_source[source]["read_only"], f"{name} must mount {source} read-only (`:ro`)"
     writable = [m for m in mounts if not m["read_only"]]
-    home = _environment(services[name])["MESH_HOME"]
+    home = environment(services[name])["MESH_HOME"]
     assert all(m["kind"] == "volume" for m in writable), f"{name}: writable bind mounts {writable}"
     assert [m["target"] for m in writable] == [home], f"{name}: only MESH_HOME ({home}) may be writable: {writable}"
 
@@ -488,8 +459,8 @@ def test_mesh_publish_writes_dbt_artifacts_to_mesh_home(services: dict, tmp_path
     from meshplatform.domains import Domain, discover
     from meshplatform.warehouse.connection import ConnectionInfo
 
-    env = _environment(services[INIT])
-    mounts = _mounts(services[INIT])
+    env = environment(services[INIT])
+    mounts = mounts_of(services[INIT])
     home = Path(env["MESH_HOME"])
     domains_mount = next(m for m in mounts if m["source"] == "./domains")
     # the image's layout: /opt/mesh mirrors the repository root (the Dockerfile's WORKDIR)
@@ -670,7 +641,7 @@ CHECK = "check-secrets"
 
 
 def _check_script(services: dict) -> str:
-    (script,) = _as_list(services[CHECK]["command"])
+    (script,) = as_list(services[CHECK]["command"])
     return script.replace("$$", "$")
 
 
@@ -681,7 +652,7 @@ def _run_check(services: dict, values: dict[str, str]) -> subprocess.CompletedPr
 
 def test_placeholder_secrets_stop_the_stack_naming_the_variable_only(services: dict) -> None:
     example = _env_example()
-    checked = _environment(services[CHECK])
+    checked = environment(services[CHECK])
     placeholders = {k: v for k, v in example.items() if v.startswith("change-me")}
     assert set(placeholders) == set(checked), "check-secrets must check every secret .env.example asks for"
     refused = _run_check(services, example)
@@ -694,7 +665,7 @@ def test_placeholder_secrets_stop_the_stack_naming_the_variable_only(services: d
     assert one_left.returncode != 0 and "MESH_ADMIN_PASSWORD" in one_left.stderr and "AIRFLOW" not in one_left.stderr
     # nothing starts before the check passed: postgres waits for it, every Airflow service for postgres
     assert str(services[CHECK].get("restart", "no")).lower() in ("no", "false")
-    assert _depends_on(services["postgres"]).get(CHECK) == "service_completed_successfully"
+    assert depends_on(services["postgres"]).get(CHECK) == "service_completed_successfully"
 
 
 def test_ports_are_published_on_this_machine_only(services: dict) -> None:
@@ -705,11 +676,11 @@ def test_ports_are_published_on_this_machine_only(services: dict) -> None:
 
 
 def test_airflow_and_the_warehouse_admin_are_separate_non_superusers(services: dict) -> None:
-    env = _environment(services[INIT])
+    env = environment(services[INIT])
     values = dict.fromkeys(_env_example(), "x")
-    warehouse = urlsplit(_interpolate(env["MESH_DATABASE_URL"], values))
-    metadata = urlsplit(_interpolate(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], values))
-    superuser = _interpolate(_environment(services["postgres"])["POSTGRES_USER"], values)
+    warehouse = urlsplit(interpolate(env["MESH_DATABASE_URL"], values))
+    metadata = urlsplit(interpolate(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], values))
+    superuser = interpolate(environment(services["postgres"])["POSTGRES_USER"], values)
     assert len({warehouse.username, metadata.username, superuser}) == 3
     script = INIT_SQL.read_text()
     for user in (warehouse.username, metadata.username):

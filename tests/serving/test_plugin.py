@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import chromium, log_in, needs_chromium
 
 from meshplatform.config import Settings
 from meshplatform.orchestration.steps import publish_domain
@@ -127,28 +127,15 @@ def test_a_logged_in_user_reads_the_catalogue_and_nothing_outside_it(api_server:
         assert _get(api_server + escape, token)[0] == 404, escape
 
 
-@pytest.mark.skipif(
-    not (shutil.which("chromium") and shutil.which("chromedriver")),
-    reason="needs Debian's chromium and chromium-driver",
-)
+@needs_chromium
 def test_the_menu_opens_the_catalogue_in_a_real_browser(api_server: str, tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or ""
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    wait = WebDriverWait(browser, 60)
-    try:
-        browser.get(api_server)
-        wait.until(ec.presence_of_element_located((By.NAME, "username"))).send_keys("reader")
-        browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    with chromium() as browser:
+        wait = WebDriverWait(browser, 60)
+        log_in(browser, api_server, "reader", PASSWORD)
         for entry in ("Plugins", "Mesh", "Data catalogue"):  # the UI's menu, as a user clicks it
             wait.until(ec.element_to_be_clickable((By.XPATH, f"//*[normalize-space()='{entry}']"))).click()
         frame = wait.until(ec.presence_of_element_located((By.TAG_NAME, "iframe")))
@@ -161,5 +148,3 @@ def test_the_menu_opens_the_catalogue_in_a_real_browser(api_server: str, tmp_pat
         assert product.find_elements(By.CSS_SELECTOR, "svg.lineage")  # lineage graph
         browser.switch_to.default_content()
         browser.save_screenshot(str(tmp_path / "airflow-catalog.png"))  # README's docs/images/airflow-catalog.png
-    finally:
-        browser.quit()
