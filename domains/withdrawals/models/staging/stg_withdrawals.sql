@@ -73,10 +73,13 @@ renamed as (
 
     ),
 
-    group_members as (
+    candidates as (
 
-        -- every current row of the touched groups: the changed ones, and the unchanged ones built before
-        select * from renamed
+        -- every row of the touched groups: the changed ones, and the ones built before
+        select
+            *,
+            true as is_changed
+        from renamed
         union all
         select
             built.transaction_id,
@@ -91,7 +94,8 @@ renamed as (
             built.completed_at,
             built.updated_at,
             built.source_file,
-            built.loaded_at
+            built.loaded_at,
+            false as is_changed
         from {{ this }} as built
         inner join touched_groups
             on
@@ -100,11 +104,30 @@ renamed as (
                 and built.toco_amount = touched_groups.toco_amount
                 and built.fiat_currency = touched_groups.fiat_currency
                 and built.fiat_amount = touched_groups.fiat_amount
-        where not exists (
-            select 1 as changed
-            from renamed
-            where renamed.transaction_id = built.transaction_id
-        )
+
+    ),
+
+    group_members as (
+
+        -- A row built before that changed since gives way to its new version. A sort, not an
+        -- anti-join against renamed: the planner estimates the five-column join above at one row
+        -- (its columns are correlated) and would rescan renamed for each of the many it returns.
+        select distinct on (transaction_id)
+            transaction_id,
+            user_id,
+            status,
+            fiat_currency,
+            toco_amount,
+            fiat_amount,
+            exchange_rate,
+            requested_at,
+            requested_date,
+            completed_at,
+            updated_at,
+            source_file,
+            loaded_at
+        from candidates
+        order by transaction_id asc, is_changed desc
 
     ),
 
