@@ -67,11 +67,12 @@ def _operator_args(settings: Settings) -> dict[str, object]:
         "callback": "meshplatform.orchestration.callbacks.record_dbt_results",
         "append_env": False,
         "env": env,
-        # the per-model tasks only read the producer's results: a short poke, no triggerer needed, no
-        # worker slot held while dbt runs
+        # the per-model tasks only read the producer's results: no triggerer needed, no worker slot
+        # held while dbt runs. Not a shorter interval: under LocalExecutor a task rescheduled sooner
+        # than the scheduler processes its previous try's exit is failed as "changed externally".
         "deferrable": False,
         "mode": "reschedule",
-        "poke_interval": 1,
+        "poke_interval": 10,
     }
 
 
