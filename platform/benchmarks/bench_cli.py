@@ -159,8 +159,8 @@ def main() -> None:
             DOCS,
             HEADING,
             f"{HEADING}\n\nMeasured {date.today()} with `{command}` ({os.cpu_count()} CPUs, Python "
-            f"{platform.python_version()}, bytecode compiled as `make env` does; the machine was shared with other "
-            f"jobs: load average {load:.1f} at the end of the run, so wall times are above the CPU times). Wall time from spawn to exit of {args.runs} fresh processes each. `mesh summary` reads a fresh "
+            f"{platform.python_version()}, bytecode compiled as `make env` does; load average {load:.1f} at the end of "
+            "the run: on a busy machine wall times rise above the CPU times). Wall time from spawn to exit of {args.runs} fresh processes each. `mesh summary` reads a fresh "
             f"warehouse ({'a database on the --url server' if args.url else 'the embedded Postgres, as after `make demo`'}) "
             "after `mesh generate` + `mesh load` (20,000 withdrawals; no dbt or GX results); the eager path imports every "
             "platform module at start and sets the warehouse up as the admin on every call, as the CLI did before, "
