@@ -25,10 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
+from bench_databases import create_database, drop_database
 from docs_section import replace_section
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,25 +38,6 @@ DOMAINS = ("users", "withdrawals")  # upstream first
 # The loads of a benchmark are seconds apart, where production's are a day apart: a lookback that
 # keeps the incremental run to the rows of the latest loads, as the default day does in production.
 LOOKBACK = ["--vars", '{"fct_withdrawals_lookback": "1 second"}']
-
-
-def _database(admin_url: str) -> str:
-    import psycopg
-
-    name = f"mesh_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-def _drop(url: str, admin_url: str) -> None:
-    import psycopg
-
-    database = url.rsplit("/", 1)[1]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{database}" with (force)')
-        for (role,) in conn.execute("select rolname from pg_roles where starts_with(rolname, %s)", (database + "_",)):
-            conn.execute(f'drop role "{role}"')
 
 
 def _dbt(settings, name: str, *args: str) -> dict[str, float]:
@@ -146,7 +127,7 @@ def measure(size: int, days: int, admin_url: str) -> dict[str, float]:
     from meshplatform.sample_data.generator import generate
 
     home = Path(tempfile.mkdtemp(prefix="mesh-bench-build-"))
-    url = _database(admin_url)
+    url = create_database(admin_url)
     os.environ.update(MESH_DATABASE_URL=url, MESH_HOME=str(home))
     os.environ.pop("MESH_EXPORTS_DIR", None)
     os.environ.pop("MESH_REGISTRY_DIR", None)
@@ -190,7 +171,7 @@ def measure(size: int, days: int, admin_url: str) -> dict[str, float]:
         print(f"  model execution: incremental {out['incremental']:.2f} s, full {out['full']:.2f} s", flush=True)
         return out
     finally:
-        _drop(url, admin_url)
+        drop_database(url, admin_url)
         if "MESH_BENCH_KEEP" not in os.environ:
             shutil.rmtree(home, ignore_errors=True)
 

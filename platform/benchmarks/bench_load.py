@@ -23,35 +23,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
+from bench_databases import create_database, drop_database
 from docs_section import replace_section
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Loader"
 SLICE = 50_000  # lines of the first file that pandas to_sql loads
-
-
-def _database(admin_url: str) -> str:
-    import psycopg
-
-    name = f"mesh_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-def _drop(url: str, admin_url: str) -> None:
-    import psycopg
-
-    database = url.rsplit("/", 1)[1]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{database}" with (force)')
-        for (role,) in conn.execute("select rolname from pg_roles where starts_with(rolname, %s)", (database + "_",)):
-            conn.execute(f'drop role "{role}"')  # the login roles the platform made for that database
 
 
 def run_loader(exports: Path, url: str, clean: Path) -> dict[str, float]:
@@ -162,7 +143,7 @@ def measure(size: int, admin_url: str, pgdata: Path | None) -> dict[str, float]:
                        check=True, capture_output=True)  # fmt: skip
         exports = home / "exports"
         out = {"size": size}
-        url = _database(admin_url)
+        url = create_database(admin_url)
         try:
             database = url.rsplit("/", 1)[1]
             cpu = server_cpu(pgdata, database)
@@ -173,8 +154,8 @@ def measure(size: int, admin_url: str, pgdata: Path | None) -> dict[str, float]:
             out |= json.loads(child.stdout.strip().splitlines()[-1])
             out["server_cpu"] = server_cpu(pgdata, database) - cpu  # includes the warehouse setup (small)
         finally:
-            _drop(url, admin_url)
-        url = _database(admin_url)
+            drop_database(url, admin_url)
+        url = create_database(admin_url)
         try:
             database = url.rsplit("/", 1)[1]
             cpu, client = server_cpu(pgdata, database), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -185,7 +166,7 @@ def measure(size: int, admin_url: str, pgdata: Path | None) -> dict[str, float]:
             to_sql_seconds, to_sql_rows = run_to_sql(clean, url)
             out["to_sql_seconds"] = to_sql_seconds * out["valid"] / to_sql_rows
         finally:
-            _drop(url, admin_url)
+            drop_database(url, admin_url)
     return out
 
 
