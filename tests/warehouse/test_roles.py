@@ -172,15 +172,23 @@ def test_the_loader_writes_a_domains_raw_schema_as_the_domain(built: Settings) -
 
 
 def test_each_domain_rebuilds_as_its_role(built: Settings, conn: psycopg.Connection) -> None:
-    """A second build replaces the tables (dbt drops and recreates them): the grants come back."""
+    """A full rebuild replaces the tables (dbt drops and recreates them): the grants come back."""
     for name in ("users", "withdrawals"):
-        run_dbt(domains.get(built.domains_dir, name), ["build"], team_env(built, name))
+        run_dbt(domains.get(built.domains_dir, name), ["build", "--full-refresh"], team_env(built, name))
     with as_role(conn, role_of(conn, "withdrawals")):
         assert conn.execute("select count(*) from users.dim_users").fetchone()[0] > 0
     owner = conn.execute(
         "select pg_get_userbyid(relowner) from pg_class where oid = 'users.dim_users'::regclass"
     ).fetchone()
     assert owner == (role_of(conn, "users"),)
+
+
+def test_the_platforms_logins_run_without_jit(built: Settings) -> None:
+    """JIT compiling cost more than it saved in the builds (docs/benchmarks.md)."""
+    logins = setup_warehouse(built)
+    for login in [logins.domain("users"), logins.domain("withdrawals"), logins.bookkeeper()]:
+        with connect(login, autocommit=True) as session:
+            assert session.execute("show jit").fetchone() == ("off",), login.user
 
 
 def test_relations_created_as_the_admin_are_handed_to_the_domain(built: Settings, conn: psycopg.Connection) -> None:
