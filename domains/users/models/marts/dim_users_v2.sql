@@ -2,7 +2,14 @@ with
 
 users as (
 
-    select * from {{ ref('stg_users') }}
+    select * from {{ ref('stg_users') }} as stg_users
+    {% if is_incremental() %}
+        -- only the users whose version is not the one built (see dim_users.yml)
+        where not exists (
+            select from {{ this }} as built
+            where built.user_id = stg_users.user_id and built.updated_at = stg_users.updated_at
+        )
+    {% endif %}
 
 ),
 

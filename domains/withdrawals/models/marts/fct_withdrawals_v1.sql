@@ -1,6 +1,7 @@
 with
 
-withdrawals as (
+-- read twice on an incremental run: not materialized, so each read uses the table's indexes
+withdrawals as not materialized (
 
     select * from {{ ref('stg_withdrawals') }}
 
@@ -11,13 +12,10 @@ withdrawals as (
     changed as (
 
         -- rows loaded after the latest loaded_at already in the table, minus a lookback (var
-        -- fct_withdrawals_lookback): the loader's _loaded_at is its transaction's start, so a long
+        -- incremental_lookback): the loader's _loaded_at is its transaction's start, so a long
         -- load committing after a shorter one, and after a run, has an older _loaded_at
         select * from withdrawals
-        where loaded_at > (
-            select coalesce(max(built.loaded_at), '-infinity'::timestamptz) as latest_loaded_at
-            from {{ this }} as built
-        ) - interval '{{ var("fct_withdrawals_lookback", "1 day") }}'
+        where loaded_at > {{ mesh_conventions.incremental_since('loaded_at', var('incremental_lookback')) }}
 
     ),
 
@@ -25,7 +23,8 @@ withdrawals as (
 
         -- The content groups whose canonical row may have changed: the group a changed row is in
         -- now, and the group of its previous version when that was the canonical row here (a row
-        -- that was not canonical leaves its group's canonical row as it was).
+        -- that was not canonical leaves its group's canonical row as it was). Both lookups, here
+        -- and in candidates, go by index, row by row (see stg_withdrawals).
         select
             user_id,
             requested_at,
@@ -40,22 +39,29 @@ withdrawals as (
             built.toco_amount,
             built.fiat_currency,
             built.fiat_amount
-        from {{ this }} as built
-        inner join changed on built.transaction_id = changed.transaction_id
+        from changed
+        cross join lateral (
+            select * from {{ this }} as built
+            where built.transaction_id = changed.transaction_id  -- noqa: RF03
+            offset 0  -- noqa: AM09
+        ) as built
 
     ),
 
     candidates as (
 
         select withdrawals.*
-        from withdrawals
-        inner join touched_groups
-            on
-                withdrawals.user_id = touched_groups.user_id
+        from touched_groups
+        cross join lateral (
+            select * from withdrawals
+            where
+                withdrawals.user_id = touched_groups.user_id  -- noqa: RF03
                 and withdrawals.requested_at = touched_groups.requested_at
                 and withdrawals.toco_amount = touched_groups.toco_amount
                 and withdrawals.fiat_currency = touched_groups.fiat_currency
                 and withdrawals.fiat_amount = touched_groups.fiat_amount
+            offset 0  -- noqa: AM09
+        ) as withdrawals
 
     ),
 

@@ -11,7 +11,14 @@ with
 
 users as (
 
-    select * from {{ ref('users', 'dim_users', v=1) }}
+    select * from {{ ref('users', 'dim_users', v=1) }} as dim_users
+    {% if is_incremental() %}
+        -- only the users whose version is not the one copied (see stg_users__dim_users.yml)
+        where not exists (
+            select from {{ this }} as copied
+            where copied.user_id = dim_users.user_id and copied.updated_at = dim_users.updated_at
+        )
+    {% endif %}
 
 ),
 
@@ -20,7 +27,8 @@ renamed as (
     select
         user_id,
         kyc_status,
-        is_kyc_verified
+        is_kyc_verified,
+        updated_at
 
     from users
 

@@ -1,5 +1,5 @@
 -- Incremental: a run reads only the raw rows loaded since the previous run (minus the lookback var
--- fct_withdrawals_lookback, see dbt_project.yml) and recomputes the content groups they touch, found
+-- incremental_lookback, see dbt_project.yml) and recomputes the content groups they touch, found
 -- through the index on the grouping columns. The rows it writes replace the old ones by transaction_id.
 
 with
@@ -9,10 +9,7 @@ source as (
     select * from {{ source('raw_withdrawals', 'withdrawals') }}
 
     {% if is_incremental() %}
-        where _loaded_at > (
-            select coalesce(max(built.loaded_at), '-infinity'::timestamptz) as latest_loaded_at
-            from {{ this }} as built
-        ) - interval '{{ var("fct_withdrawals_lookback", "1 day") }}'
+        where _loaded_at > {{ mesh_conventions.incremental_since('loaded_at', var('incremental_lookback')) }}
     {% endif %}
 
 ),
@@ -51,9 +48,47 @@ renamed as (
 
 {% if is_incremental() %}
 
+    -- The lookups below by key and by content group go through the indexes of this table, row
+    -- by row: a lateral subquery kept apart by `offset 0`. Left to itself the planner hashes the
+    -- whole table to join a few thousand changed rows (it prices an index lookup as a random
+    -- read from disk), which made an incremental run cost half a full build.
+
+    previous_versions as (
+
+        -- each changed row as it was when last built
+        select built.*
+        from renamed
+        cross join lateral (
+            select * from {{ this }} as built
+            where built.transaction_id = renamed.transaction_id  -- noqa: RF03
+            offset 0  -- noqa: AM09
+        ) as built
+
+    ),
+
+    changed as (
+
+        -- The changed rows, with the day and user of their previous version when their content
+        -- moved them away from it (kept until the next such move): the marts recompute those too.
+        select
+            renamed.*,
+            case
+                when previous.requested_date <> renamed.requested_date then previous.requested_date
+                else previous.previous_requested_date
+            end as previous_requested_date,
+            case
+                when previous.user_id <> renamed.user_id then previous.user_id
+                else previous.previous_user_id
+            end as previous_user_id
+        from renamed
+        left join previous_versions as previous
+            on renamed.transaction_id = previous.transaction_id
+
+    ),
+
     touched_groups as (
 
-        -- the content a changed row has now, and the content it had when last built
+        -- the content groups a changed row enters or leaves
         select
             user_id,
             requested_at,
@@ -63,13 +98,12 @@ renamed as (
         from renamed
         union
         select
-            built.user_id,
-            built.requested_at,
-            built.toco_amount,
-            built.fiat_currency,
-            built.fiat_amount
-        from {{ this }} as built
-        inner join renamed on built.transaction_id = renamed.transaction_id
+            user_id,
+            requested_at,
+            toco_amount,
+            fiat_currency,
+            fiat_amount
+        from previous_versions
 
     ),
 
@@ -79,7 +113,7 @@ renamed as (
         select
             *,
             true as is_changed
-        from renamed
+        from changed
         union all
         select
             built.transaction_id,
@@ -95,23 +129,26 @@ renamed as (
             built.updated_at,
             built.source_file,
             built.loaded_at,
+            built.previous_requested_date,
+            built.previous_user_id,
             false as is_changed
-        from {{ this }} as built
-        inner join touched_groups
-            on
-                built.user_id = touched_groups.user_id
+        from touched_groups
+        cross join lateral (
+            select * from {{ this }} as built
+            where
+                built.user_id = touched_groups.user_id  -- noqa: RF03
                 and built.requested_at = touched_groups.requested_at
                 and built.toco_amount = touched_groups.toco_amount
                 and built.fiat_currency = touched_groups.fiat_currency
                 and built.fiat_amount = touched_groups.fiat_amount
+            offset 0  -- noqa: AM09
+        ) as built
 
     ),
 
     group_members as (
 
-        -- A row built before that changed since gives way to its new version. A sort, not an
-        -- anti-join against renamed: the planner estimates the five-column join above at one row
-        -- (its columns are correlated) and would rescan renamed for each of the many it returns.
+        -- A row built before that changed since gives way to its new version.
         select distinct on (transaction_id)
             transaction_id,
             user_id,
@@ -125,7 +162,9 @@ renamed as (
             completed_at,
             updated_at,
             source_file,
-            loaded_at
+            loaded_at,
+            previous_requested_date,
+            previous_user_id
         from candidates
         order by transaction_id asc, is_changed desc
 
@@ -135,7 +174,11 @@ renamed as (
 
     group_members as (
 
-        select * from renamed
+        select
+            *,
+            null::date as previous_requested_date,
+            null::bigint as previous_user_id
+        from renamed
 
     ),
 
