@@ -158,14 +158,15 @@ def test_incremental_runs_follow_the_canonical_id(mesh: Mesh, conn: psycopg.Conn
     expected = {**expected, "wd_0000000005": "processing"}
     check(mesh, conn, expected)
 
-    # case C: a load that started (the loader's _loaded_at is its transaction's now()) before the
-    # latest load already in the table, but committed after the last run: wd_3 completes
+    # case C: a load that started (the loader's _loaded_at is its transaction's now()) half an hour
+    # before the latest load already in the table, but committed after the last run: wd_3 completes
+    # (within the default lookback, var incremental_lookback: 1 hour)
     oid = table_oid(conn)
     conn.execute(
         """update raw_withdrawals.withdrawals
            set status = 'completed', completed_at = '2026-11-03T12:00:00Z',
                updated_at = '2026-11-03T12:00:00Z',
-               _loaded_at = (select max(loaded_at) from withdrawals.fct_withdrawals) - interval '1 hour'
+               _loaded_at = (select max(loaded_at) from withdrawals.fct_withdrawals) - interval '30 minutes'
            where transaction_id = 'wd_0000000003'"""
     )
     mesh.build()

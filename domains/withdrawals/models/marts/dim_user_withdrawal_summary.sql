@@ -153,7 +153,7 @@ summarised as (
         -- A touched user left without withdrawals (corrections gave them all to another user):
         -- one row with withdrawal_count 0 replaces the old one; the post-hook then deletes it.
         select
-            touched_users.user_id,
+            user_id,
             null::text as kyc_status,
             null::boolean as is_known_user,
             0::bigint as withdrawal_count,
@@ -168,11 +168,12 @@ summarised as (
             null::boolean as is_flagged,
             null::boolean as is_kyc_verified,
             null::timestamptz as last_loaded_at
-        from touched_users
-        where not exists (
-            select from summarised
-            where summarised.user_id = touched_users.user_id
-        )
+        from (
+            -- a set difference: linear, whatever the planner estimates
+            select user_id from touched_users
+            except
+            select user_id from withdrawals_per_user
+        ) as left_without_withdrawals
 
     ),
 

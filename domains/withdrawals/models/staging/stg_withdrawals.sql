@@ -48,28 +48,17 @@ renamed as (
 
 {% if is_incremental() %}
 
-    -- The lookups below by key and by content group go through the indexes of this table, row
-    -- by row: a lateral subquery kept apart by `offset 0`. Left to itself the planner hashes the
-    -- whole table to join a few thousand changed rows (it prices an index lookup as a random
-    -- read from disk), which made an incremental run cost half a full build.
-
-    previous_versions as (
-
-        -- each changed row as it was when last built
-        select built.*
-        from renamed
-        cross join lateral (
-            select * from {{ this }} as built
-            where built.transaction_id = renamed.transaction_id  -- noqa: RF03
-            offset 0  -- noqa: AM09
-        ) as built
-
-    ),
+    -- Every lookup below goes through an index of this table, row by row: a lateral subquery kept
+    -- apart by `offset 0`. Left to itself the planner hashes the whole table to join a few thousand
+    -- changed rows (it prices an index lookup as a random read from disk), and, when its estimate
+    -- of the changed rows is stale (one row), nests loops over them: either made an incremental
+    -- run cost as much as a full build, or more.
 
     changed as (
 
-        -- The changed rows, with the day and user of their previous version when their content
-        -- moved them away from it (kept until the next such move): the marts recompute those too.
+        -- The changed rows, each with its version built before (if any), and the day and user of an
+        -- earlier version when a content correction moved the row away from them (kept until the
+        -- next such move): the marts recompute those too.
         select
             renamed.*,
             case
@@ -79,10 +68,18 @@ renamed as (
             case
                 when previous.user_id <> renamed.user_id then previous.user_id
                 else previous.previous_user_id
-            end as previous_user_id
+            end as previous_user_id,
+            previous.user_id as built_user_id,
+            previous.requested_at as built_requested_at,
+            previous.toco_amount as built_toco_amount,
+            previous.fiat_currency as built_fiat_currency,
+            previous.fiat_amount as built_fiat_amount
         from renamed
-        left join previous_versions as previous
-            on renamed.transaction_id = previous.transaction_id
+        left join lateral (
+            select * from {{ this }} as built
+            where built.transaction_id = renamed.transaction_id  -- noqa: RF03
+            offset 0  -- noqa: AM09
+        ) as previous on true
 
     ),
 
@@ -95,15 +92,16 @@ renamed as (
             toco_amount,
             fiat_currency,
             fiat_amount
-        from renamed
+        from changed
         union
         select
-            user_id,
-            requested_at,
-            toco_amount,
-            fiat_currency,
-            fiat_amount
-        from previous_versions
+            built_user_id,
+            built_requested_at,
+            built_toco_amount,
+            built_fiat_currency,
+            built_fiat_amount
+        from changed
+        where built_user_id is not null
 
     ),
 
@@ -111,7 +109,21 @@ renamed as (
 
         -- every row of the touched groups: the changed ones, and the ones built before
         select
-            *,
+            transaction_id,
+            user_id,
+            status,
+            fiat_currency,
+            toco_amount,
+            fiat_amount,
+            exchange_rate,
+            requested_at,
+            requested_date,
+            completed_at,
+            updated_at,
+            source_file,
+            loaded_at,
+            previous_requested_date,
+            previous_user_id,
             true as is_changed
         from changed
         union all
