@@ -118,6 +118,8 @@ def in_order(
         stop.set()  # the jobs still running end without committing
         for run in running:
             run.turn.before.set()  # wakes it if it waits for its turn; it then sees `stop`
+            if not run.turn.ended.is_set():
+                connections[run.turn.index % 2].cancel_safe()  # ends its statement (e.g. on Ctrl-C)
         pool.shutdown(wait=True)
         for spare in connections[1:]:
             spare.close()
