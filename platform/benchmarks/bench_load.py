@@ -1,7 +1,8 @@
 """Benchmark of the loader against the practical limit, on the same generated withdrawals files:
 
 - loader: `load_source` (header check, per-value checks, rules across fields, quarantine with line
-  numbers, merge on the natural key, ledger, one transaction per file), in a child process (peak RSS);
+  numbers, merge on the natural key, ledger, one transaction per file; the next file read and COPied
+  on a second connection while the one before merges), in a child process (peak RSS);
 - COPY + merge: `psql`, per file `\\copy` into a typed temp table + one `insert ... on conflict` merge,
   on the same files without their malformed lines (which COPY could not take);
 - pandas `read_csv` + `to_sql(method="multi", chunksize=5000)`, no merge, on a slice, scaled.
@@ -220,7 +221,8 @@ def main() -> None:
             f"{'embedded Postgres 16' if args.url is None else 'external Postgres'}; the machine was shared with "
             "other jobs, so single runs vary by about 30%). The withdrawals files of `mesh generate --size N` "
             "(5 days), a fresh database per path. Loader: `load_source` (header check, per-value checks, rules "
-            "across fields, quarantine with line numbers, merge, ledger; one transaction per file). COPY + merge: "
+            "across fields, quarantine with line numbers, merge, ledger; one transaction per file; the next file "
+            "is read and COPied on a second connection while the one before merges). COPY + merge: "
             "`psql`, per file `\\copy` into a typed temp table and one `insert ... on conflict` merge, on the same "
             'files without their malformed lines. to_sql: pandas `read_csv` + `to_sql(method="multi", '
             f"chunksize=5000)` without merge, on the first {SLICE:,} lines, scaled to all valid lines. Ratios are "

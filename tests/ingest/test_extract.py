@@ -13,6 +13,7 @@ from paths import PROJECT_DIR
 from meshplatform.contracts.model import SourceSpec, inbound_sources
 from meshplatform.errors import ExportRejected
 from meshplatform.ingest.extract import SEPARATOR, Batch, read_export
+from meshplatform.ingest.formats import fast_lines
 
 HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
 GOOD = "wd_{n},7,2026-11-01T10:00:00Z,,requested,100.00,USD,100.00,1.000000,2026-11-01T10:00:00Z,"
@@ -167,3 +168,14 @@ def test_windows_line_endings_are_accepted(tmp_path: Path, spec: SourceSpec) -> 
     path.write_bytes(("\r\n".join([HEADER, GOOD.format(n=1), GOOD.format(n=2)]) + "\r\n").encode())
     loaded, quarantined, _ = extract(path, spec)
     assert loaded == ["wd_1", "wd_2"] and not quarantined
+
+
+@pytest.mark.parametrize(
+    ("amount", "fast"),
+    [("100.00", True), ("0.01", True), ("0.00", False), ("-3.00", False), ("007.00", False), ("1.5", False)],
+)
+def test_only_a_positive_amount_as_the_database_prints_it_takes_the_fast_path(
+    spec: SourceSpec, amount: str, fast: bool
+) -> None:
+    line = GOOD.format(n=1).replace("100.00,USD", f"{amount},USD").encode() + b"\n"
+    assert bool(fast_lines(spec).fullmatch(line)) is fast

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -12,7 +13,7 @@ from paths import PROJECT_DIR
 
 from meshplatform.config import Settings
 from meshplatform.contracts.model import SourceSpec, inbound_sources
-from meshplatform.errors import ExportRejected
+from meshplatform.errors import ExportRejected, MeshError
 from meshplatform.ingest.load import export_files, files_dated, load_source
 
 HEADER = "transaction_id,user_id,requested_at,completed_at,status,toco_amount,fiat_currency,fiat_amount,exchange_rate,updated_at,"
@@ -201,3 +202,60 @@ def test_timestamp_without_offset_is_read_as_utc(
     list(load_source(loader, spec, [path]))
     stored = conn.execute("select updated_at at time zone 'UTC' from raw_withdrawals.withdrawals").fetchone()[0]
     assert stored.isoformat() == "2026-11-01T10:00:00"
+
+
+def test_progress_comes_file_by_file_on_the_callers_thread_while_the_next_file_is_read_ahead(
+    login_conn: Callable[[str], psycopg.Connection], spec: SourceSpec, inbox: Path
+) -> None:
+    for day in ("01", "02", "03"):
+        export(inbox, day, *(row(f"wd_{day}_{n}", "requested", f"2026-11-{day}T10:00:00Z") for n in range(50)))
+    events: list[tuple[str, str]] = []
+
+    def progress(file_name: str, rows: int, bytes_read: int, size: int) -> None:
+        assert threading.current_thread() is threading.main_thread()
+        events.append(("progress", file_name))
+
+    for result in load_source(login_conn(spec.domain), spec, export_files(inbox, spec), progress=progress):
+        events.append(("result", result.file_name))
+    names = [name for _, name in events]
+    assert names == sorted(names) and [kind for kind, _ in events].count("result") == 3
+    assert all(events[i + 1][1] != name for i, (kind, name) in enumerate(events[:-1]) if kind == "result")
+
+
+def test_a_caller_stopping_after_a_file_gets_none_of_the_later_files_loaded(
+    conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection], spec: SourceSpec, inbox: Path
+) -> None:
+    for day in ("01", "02", "03"):
+        export(inbox, day, row(f"wd_{day}", "requested", f"2026-11-{day}T10:00:00Z"))
+    loader = login_conn(spec.domain)
+    results = load_source(loader, spec, export_files(inbox, spec))
+    assert next(results).file_name == "withdrawals_2026-11-01.csv"
+    results.close()
+    assert set(table(conn, spec)) == {"wd_01"}
+    assert conn.execute("select count(*) from mesh_meta.load_ledger").fetchone()[0] == 1
+    assert loader.execute("select 1").fetchone() == (1,)  # the caller's connection is left usable
+
+
+def test_a_file_the_database_refuses_stops_the_files_after_it(
+    conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection], spec: SourceSpec, inbox: Path
+) -> None:
+    loader = login_conn(spec.domain)
+    list(load_source(loader, spec, []))  # the raw table exists
+    conn.execute(
+        "create function raw_withdrawals.refuse() returns trigger language plpgsql as $$ begin "
+        "if new.transaction_id = 'wd_refused' then raise exception 'refused by a trigger'; end if; return new; end $$"
+    )
+    conn.execute(
+        f"create trigger refuse before insert on {spec.qualified_table} for each row execute function raw_withdrawals.refuse()"
+    )
+    export(
+        inbox,
+        "01",
+        row("wd_1", "requested", "2026-11-01T10:00:00Z"),
+        row("wd_refused", "requested", "2026-11-01T10:00:00Z"),
+    )
+    export(inbox, "02", row("wd_2", "requested", "2026-11-02T10:00:00Z"))
+    with pytest.raises(MeshError, match=r"withdrawals_2026-11-01\.csv: the load was rolled back.*refused by a trigger"):
+        list(load_source(loader, spec, export_files(inbox, spec)))
+    assert table(conn, spec) == {}
+    assert conn.execute("select count(*) from mesh_meta.load_ledger").fetchone()[0] == 0

@@ -36,26 +36,32 @@ def _value(column: ColumnSpec) -> str | None:
         text = r'[^,\n\r"\x00]'  # what a plain line's field may hold
         return f"{text}{{1,{most}}}" if most is not None else f"{text}+"  # bytes: at most as many characters
     if kind in ("bigint", "integer"):
-        form = rf"(?:0|-?[1-9][0-9]{{0,{17 if kind == 'bigint' else 8}}})"
-    elif numeric := column.numeric_scale:
-        whole, scale = numeric[0] - numeric[1], numeric[1]
-        decimals = rf"\.[0-9]{{{scale}}}" if scale else ""
-        form = rf"(?:0|-?[1-9][0-9]{{0,{whole - 1}}}){decimals}"
-    elif kind == "date":
-        form = _DATE
-    elif kind == "timestamptz":
-        form = _TIMESTAMP
-    else:
+        return _number(column, 18 if kind == "bigint" else 9, 0)
+    if numeric := column.numeric_scale:
+        return _number(column, numeric[0] - numeric[1], numeric[1])
+    if column.exclusive_minimum is not None or column.minimum is not None:
         return None
-    if column.exclusive_minimum is not None:
-        if column.exclusive_minimum != 0:
-            return None
-        form = r"(?!-)(?![0.]*(?:,|$))" + form  # positive: no sign, not all zeros
-    if column.minimum is not None:
-        if column.minimum != 0:
-            return None
-        form = r"(?!-)" + form
-    return form
+    if kind == "date":
+        return _DATE
+    if kind == "timestamptz":
+        return _TIMESTAMP
+    return None
+
+
+def _number(column: ColumnSpec, whole: int, scale: int) -> str | None:
+    """A number with at most `whole` digits before the point and exactly `scale` after, no leading
+    zeros; without a sign when the contract's minimum is 0, and not zero either when that minimum
+    is exclusive (None: another minimum, always checked in SQL)."""
+    bounds = (column.exclusive_minimum, column.minimum)
+    decimals = rf"\.[0-9]{{{scale}}}" if scale else ""
+    nonzero = rf"[1-9][0-9]{{0,{whole - 1}}}{decimals}"
+    if bounds == (None, None):
+        return rf"(?:0{decimals}|-?{nonzero})"
+    if bounds == (None, 0):
+        return rf"(?:0{decimals}|{nonzero})"
+    if bounds == (0, None):
+        return rf"(?:{nonzero}|0\.(?!0{{{scale}}})[0-9]{{{scale}}})" if scale else nonzero
+    return None
 
 
 def fast_lines(spec: SourceSpec) -> re.Pattern[bytes] | None:

@@ -28,13 +28,10 @@ from meshplatform.contracts.model import SourceSpec
 from meshplatform.errors import ExportRejected, MeshError
 from meshplatform.ingest import checks
 from meshplatform.ingest.extract import SEPARATOR, Batch, kept_text, read_export
+from meshplatform.ingest.overlap import Progress, Turn, in_order
 from meshplatform.warehouse import meta
 from meshplatform.warehouse.meta import LedgerEntry, QuarantineRow
 from meshplatform.warehouse.sqlstate import explain
-
-# Told (file name, rows read so far, bytes read so far, file size in bytes): once with 0 rows when
-# the file's load starts, then after each block sent to COPY. Rendering it is the caller's business.
-Progress = Callable[[str, int, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -141,17 +138,24 @@ def _merge_sql(spec: SourceSpec, file_name: str) -> sql.Composed:
 
 
 def load_file(
-    conn: psycopg.Connection, spec: SourceSpec, path: Path, *, progress: Progress | None = None, reload: bool = False
+    conn: psycopg.Connection,
+    spec: SourceSpec,
+    path: Path,
+    *,
+    progress: Progress | None = None,
+    reload: bool = False,
+    before_merge: Callable[[], None] | None = None,
 ) -> FileResult:
     """Load one export file in a single transaction; a re-delivered file is skipped unless
     ``reload`` (then it is merged again and its ledger entry updated). ``conn`` is
     the domain's own login: everything the file's data or the domain's tables trigger runs with
     the domain's rights only. A database error is reported naming the file, with the hint its
-    SQLSTATE calls for."""
+    SQLSTATE calls for. ``before_merge`` is called once the file is read and checked, before
+    anything but the staging tables is written (it may wait or raise)."""
     if not conn.autocommit:
         raise ValueError("load_file needs an autocommit connection: it opens one transaction per file itself")
     try:
-        return _load_file(conn, spec, path, progress, reload)
+        return _load_file(conn, spec, path, progress, reload, before_merge)
     except psycopg.Error as exc:
         message, hint = explain(exc)
         raise MeshError(f"{path}: the load was rolled back: the database refused: {message}", hint=hint) from exc
@@ -163,7 +167,12 @@ def _skipped(sha256: str, entry: LedgerEntry) -> FileResult:
 
 
 def _load_file(
-    conn: psycopg.Connection, spec: SourceSpec, path: Path, progress: Progress | None, reload: bool
+    conn: psycopg.Connection,
+    spec: SourceSpec,
+    path: Path,
+    progress: Progress | None,
+    reload: bool,
+    before_merge: Callable[[], None] | None,
 ) -> FileResult:
     sha256 = file_sha256(path)
     if not reload and (done := meta.ledger_entry(conn, spec.domain, sha256)) is not None:
@@ -186,6 +195,8 @@ def _load_file(
         if (recheck := checks.recheck_fast(spec)) is not None:
             conn.execute(recheck)
         conn.execute(_check_sql(spec, valid))
+        if before_merge is not None:
+            before_merge()
         inserted, updated = conn.execute(_merge_sql(spec, path.name)).fetchone()
         quarantined = _quarantine(conn, spec, path.name, sha256)
         entry = LedgerEntry(path.name, read, read - quarantined, quarantined, inserted, updated)
@@ -289,14 +300,30 @@ def load_source(
 ) -> Iterator[FileResult]:
     """Load files in order, yielding each result. A rejected file loads nothing but does not stop
     the files after it (the merge does not depend on the order files arrive in, so its
-    re-delivery can come later); after the last file the rejections are raised together."""
+    re-delivery can come later); after the last file the rejections are raised together.
+
+    The next file is read, checked and COPied (on a second connection of the same login) while
+    the server merges the one before; files still merge and commit one by one, in order."""
     ensure_tables(conn, spec)
+
+    def job(path: Path) -> Callable[[psycopg.Connection, Turn], FileResult | ExportRejected]:
+        def run(connection: psycopg.Connection, turn: Turn) -> FileResult | ExportRejected:
+            try:
+                return load_file(
+                    connection, spec, path, progress=turn.progress, reload=path in reload, before_merge=turn.wait
+                )
+            except ExportRejected as exc:
+                return exc
+
+        return run
+
     rejected: list[ExportRejected] = []
-    for path in files:
-        try:
-            yield load_file(conn, spec, path, progress=progress, reload=path in reload)
-        except ExportRejected as exc:
-            rejected.append(exc)
+    with contextlib.closing(in_order(conn, [job(path) for path in files], progress)) as outcomes:
+        for outcome in outcomes:
+            if isinstance(outcome, ExportRejected):
+                rejected.append(outcome)
+            else:
+                yield outcome
     if len(rejected) == 1:
         raise rejected[0]
     if rejected:
