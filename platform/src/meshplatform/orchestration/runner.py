@@ -123,6 +123,7 @@ def run_mesh_build_logged(
         with log_path.open() as follow:
             error: list[str] = []
             state = "done"
+            printed: set[tuple[str, str]] = set()  # Airflow may log a task's end twice (a teardown)
             while True:
                 line = follow.readline()
                 if not line:
@@ -137,9 +138,11 @@ def run_mesh_build_logged(
                 elif match := _NEW_STATE.search(line):
                     state = match[1]
                 elif match := _TASK_END.search(line):
-                    print(f"  {state:8} {match[1]}", flush=True)
-                    for detail in error:
-                        print(f"           {detail}", flush=True)
+                    if (state, match[1]) not in printed:
+                        printed.add((state, match[1]))
+                        print(f"  {state:8} {match[1]}", flush=True)
+                        for detail in error:
+                            print(f"           {detail}", flush=True)
                     error, state = [], "done"
     if not outcome_path.exists():
         raise MeshError(f"{dag_id} did not run; see {log_path}")
