@@ -259,3 +259,23 @@ def test_a_file_the_database_refuses_stops_the_files_after_it(
         list(load_source(loader, spec, export_files(inbox, spec)))
     assert table(conn, spec) == {}
     assert conn.execute("select count(*) from mesh_meta.load_ledger").fetchone()[0] == 0
+
+
+def test_a_load_of_many_files_holds_two_connections_at_most(
+    conn: psycopg.Connection, login_conn: Callable[[str], psycopg.Connection], spec: SourceSpec, inbox: Path
+) -> None:
+    """A day's backlog of files must not use up the server's connections (the read-ahead of the
+    next file takes one more connection, once)."""
+    for day in range(1, 13):
+        export(inbox, f"{day:02}", row(f"wd_{day}", "requested", f"2026-11-{day:02}T10:00:00Z"))
+    loader = login_conn(spec.domain)
+    counts = []
+    for _ in load_source(loader, spec, export_files(inbox, spec)):
+        counts.append(
+            conn.execute(
+                "select count(*) from pg_stat_activity where usename = %s and datname = current_database()",
+                (loader.info.user,),
+            ).fetchone()[0]
+        )
+    assert len(counts) == 12 and set(table(conn, spec)) == {f"wd_{day}" for day in range(1, 13)}
+    assert max(counts) <= 2, counts

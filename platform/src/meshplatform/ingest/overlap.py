@@ -92,7 +92,7 @@ def in_order(
     pool = ThreadPoolExecutor(2, thread_name_prefix="mesh-load")
 
     def start(index: int) -> None:
-        if index == len(connections):
+        if index % 2 == len(connections):  # the second job: the one connection opened here
             connections.append(second_connection(conn))
         before = running[-1].handed if running else _happened()
         turn = Turn(index, before, stop, reports)
